@@ -1,0 +1,71 @@
+"""The catalogue of contract rules: one stable id per rule.
+
+Shared vocabulary of the contract suite (which reports violations by rule id) and the
+simulators (whose ``--violate RULE`` breaks exactly that rule). Every rule here must have a
+check in the suite, a violation mode in the simulators, and a meta-test proving the suite
+fails on that rule when the violation mode is on (table in contracts/README.md).
+
+``applies_to`` names the provider types whose contract includes the rule ("openai" means the
+OpenAI-compatible ``/v1`` surface, which vllm, llama_cpp, llama_cpp_python, openai and
+litellm all serve).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["OPENAI_LIKE", "RULES", "Rule", "rules_for"]
+
+OPENAI_LIKE = frozenset({"openai", "vllm", "llama_cpp", "llama_cpp_python", "litellm"})
+ALL_TYPES = OPENAI_LIKE | {"ollama"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    summary: str
+    applies_to: frozenset[str]
+
+
+def _rule(rule_id: str, summary: str, applies_to: frozenset[str] = OPENAI_LIKE) -> Rule:
+    return Rule(rule_id, summary, applies_to)
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in [
+        # --- OpenAI-compatible surface (/v1) ---------------------------------------------
+        _rule("models-schema", "GET /v1/models matches the type's model-list schema (object=list, data[].id, ...)"),
+        _rule("chat-schema", "non-streaming chat completion matches the schema (object=chat.completion, choices[].message, usage)"),
+        _rule("completion-schema", "non-streaming text completion matches the schema (object=text_completion, choices[].text, usage)"),
+        _rule("json-content-type", "non-streaming responses are Content-Type: application/json"),
+        _rule("usage-arithmetic", "usage.total_tokens == prompt_tokens + completion_tokens"),
+        _rule("max-tokens", "completion_tokens (and streamed tokens) never exceed max_tokens"),
+        _rule("sse-content-type", "streams are Content-Type: text/event-stream"),
+        _rule("sse-framing", "each event is 'data: <payload>' followed by a blank line (llama_cpp_python: single newline, documented)"),
+        _rule("sse-chunk-json", "every data payload except [DONE] is valid JSON"),
+        _rule("sse-chunk-schema", "every chunk matches the chunk schema (object=chat.completion.chunk, id, created, model, choices[].delta)"),
+        _rule("sse-done", "the stream ends with 'data: [DONE]' and nothing after it"),
+        _rule("sse-finish-reason", "exactly one chunk per choice carries a non-null finish_reason, from the allowed enum"),
+        _rule("sse-usage", "usage appears only in the last chunk and only when stream_options.include_usage asked; then it is present"),
+        _rule("unknown-model", "an unknown model gives 404 (llama_cpp: ignored, one model per server) with the type's error body"),
+        _rule("malformed-body", "a body that is not JSON gives 400 with the type's error body, never 5xx"),
+        _rule("missing-field", "a missing or ill-typed model/messages/prompt gives 400 (422 where the real server does) with an error body"),
+        _rule("invalid-param", "max_tokens/n < 1, temperature outside [0,2], top_p outside [0,1] give 400 with an error body"),
+        _rule("stream-options-without-stream", "stream_options without stream=true gives 400"),
+        _rule("error-schema", "every error body matches the type's error schema"),
+        _rule("health", "the health endpoint answers as the real server does (vllm: 200 empty; llama_cpp: {status: ok}; ollama: 'Ollama is running')", ALL_TYPES),
+        # --- Ollama native (/api) ---------------------------------------------------------
+        _rule("ollama-tags-schema", "GET /api/tags matches the schema (models[].name, model, modified_at, size, digest, details)", frozenset({"ollama"})),
+        _rule("ollama-chat-schema", "non-streaming /api/chat and /api/generate match the schema, durations as integer nanoseconds", frozenset({"ollama"})),
+        _rule("ndjson-content-type", "streams are Content-Type: application/x-ndjson", frozenset({"ollama"})),
+        _rule("ndjson-framing", "one complete JSON object per line", frozenset({"ollama"})),
+        _rule("ndjson-done", "the last line has done=true, done_reason, integer nanosecond durations and eval_count; no line after it", frozenset({"ollama"})),
+        _rule("ollama-error", "errors are {\"error\": \"<string>\"}; unknown model 404 \"model 'x' not found\"; ill-typed fields 400", frozenset({"ollama"})),
+        _rule("ollama-max-tokens", "eval_count never exceeds options.num_predict", frozenset({"ollama"})),
+    ]
+}
+
+
+def rules_for(provider_type: str) -> list[Rule]:
+    return [rule for rule in RULES.values() if provider_type in rule.applies_to]

@@ -1,0 +1,3 @@
+"""ai-backend-unified: the config compiler and its tooling."""
+
+__version__ = "0.1.0"

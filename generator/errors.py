@@ -1,0 +1,67 @@
+"""The project's one error hierarchy.
+
+    AibackendError            a user-facing problem: message, no traceback, exit 1
+    ├── UsageError            the command could not run (missing file, bad flag): exit 2
+    ├── ConfigInvalid         validation found errors; carries the Diagnostics: exit 1
+    ├── StoreError            backups / rollback / atomic write problems: exit 1
+    ├── GatewayError          starting, stopping or reloading the gateway failed: exit 1
+    └── ContractViolation     (contracts/) a server broke its contract: exit 1
+
+Anything that is not an AibackendError is a bug: the CLI writes its traceback to a
+log file and exits 3 (pre-commit's convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from generator.diagnostics import Diagnostic
+
+__all__ = [
+    "AibackendError",
+    "ConfigInvalid",
+    "GatewayError",
+    "StoreError",
+    "UsageError",
+]
+
+
+class AibackendError(Exception):
+    """A problem the user can fix; shown without a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class UsageError(AibackendError):
+    """The command could not run at all: a missing file, a bad flag."""
+
+    exit_code = 2
+
+
+class ConfigInvalid(AibackendError):
+    """Validation failed; ``diagnostics`` holds every error and warning found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        errors = [d for d in diagnostics if d.severity == "error"]
+        super().__init__(f"configuration is invalid: {len(errors)} error(s)")
+        self.diagnostics = list(diagnostics)
+
+
+class StoreError(AibackendError):
+    """Writing, backing up or restoring the generated config failed."""
+
+
+class GatewayError(AibackendError):
+    """The LiteLLM gateway could not be started, stopped, gated or reloaded."""

@@ -1,0 +1,1 @@
+"""Fixtures: temporary config directories built from dicts or fixtures/ copies."""

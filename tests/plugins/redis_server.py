@@ -1,0 +1,1 @@
+"""Fixtures: see the module owner (filled in by its issue)."""
