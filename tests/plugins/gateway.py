@@ -1,1 +1,196 @@
-"""Fixtures: see the module owner (filled in by its issue)."""
+"""Fixtures: the real LiteLLM gateway, started through ``aibackend gateway start``.
+
+    def test_x(gateway_factory, tmp_path):
+        config_dir = write_sources(tmp_path / "cfg", providers=..., mappings=..., gateway=...)
+        gw = gateway_factory(config_dir)           # generate + start, waits for readiness
+        response = gw.chat("llama3.1:latest")      # httpx.Response, key sent
+        gw.api_base(response)                      # which deployment answered
+
+``gateway_factory`` is function-scoped, ``module_gateway_factory`` module-scoped (LiteLLM takes
+6-25 s to start: share one per module and put the module's tests in one ``xdist_group``). Each
+gateway gets its own strong master key (``sk-`` + 48 hex), passed through the environment only,
+and a free public port written into its gateway.yaml by ``write_sources``. Teardown runs
+``aibackend gateway stop`` and then kills whatever the state file still names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from generator.net import free_port
+
+__all__ = ["RunningGateway", "aibackend", "generate", "write_sources"]
+
+AIBACKEND = str(Path(sys.executable).parent / "aibackend")
+
+
+def new_master_key() -> str:
+    return "sk-" + secrets.token_hex(24)
+
+
+def aibackend(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess (as an operator would) and capture its output."""
+    return subprocess.run(
+        [AIBACKEND, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def write_sources(
+    directory: Path,
+    *,
+    providers: dict[str, Any],
+    mappings: dict[str, Any] | None = None,
+    gateway: dict[str, Any] | None = None,
+    port: int | None = None,
+) -> Path:
+    """Write the three source files; the gateway gets a free public port and no Redis by default."""
+    directory.mkdir(parents=True, exist_ok=True)
+    gw = json.loads(json.dumps(gateway or {}))
+    server = gw.setdefault("server", {})
+    server.setdefault("host", "127.0.0.1")
+    server.setdefault("port", port or free_port())
+    gw.setdefault("cache", {"enabled": False})
+    gw.setdefault("observability", {"prometheus": False, "json_logs": False})
+    (directory / "providers.yaml").write_text(yaml.safe_dump({"providers": providers}, sort_keys=False))
+    (directory / "model-mappings.yaml").write_text(yaml.safe_dump(mappings or {}, sort_keys=False))
+    (directory / "gateway.yaml").write_text(yaml.safe_dump(gw, sort_keys=False))
+    return directory
+
+
+def generate(config_dir: Path) -> str:
+    """Compile ``config_dir`` and install the result as ``generate`` does; fails the test if invalid."""
+    from generator import store
+    from generator.pipeline import build
+
+    result = build(config_dir)
+    if not result.ok or result.text is None:
+        pytest.fail("sources do not validate:\n" + "\n".join(d.format() for d in result.diagnostics))
+    store.install(config_dir / "litellm-unified.yaml", result.text)
+    return result.text
+
+
+@dataclass
+class RunningGateway:
+    config_dir: Path
+    key: str
+    env: dict[str, str]
+    host: str
+    port: int
+    start_output: str = ""
+    _client: httpx.Client | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=60
+            )
+        return self._client
+
+    def chat(self, model: str, content: str = "hello", **extra: Any) -> httpx.Response:
+        body = {"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": 8, **extra}
+        return self.client.post("/v1/chat/completions", json=body)
+
+    @staticmethod
+    def api_base(response: httpx.Response) -> str:
+        return response.headers.get("x-litellm-model-api-base", "").rstrip("/")
+
+    @staticmethod
+    def model_id(response: httpx.Response) -> str:
+        return response.headers.get("x-litellm-model-id", "")
+
+    def state(self) -> dict[str, Any]:
+        return dict(json.loads((self.config_dir / ".run" / "gateway.json").read_text()))
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return aibackend(*args, "--config-dir", str(self.config_dir), env=self.env, timeout=timeout)
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        state_file = self.config_dir / ".run" / "gateway.json"
+        if state_file.exists():
+            self.cli("gateway", "stop", timeout=60)
+        _kill_leftovers(self.config_dir)
+
+
+def _kill_leftovers(config_dir: Path) -> None:
+    """Backstop: kill every process group the run dir still names (a test that failed midway)."""
+    from generator.gateway_runtime import stop_process_group
+
+    run = config_dir / ".run"
+    pids: set[int] = set()
+    for name in ("gateway.json", "reload.json"):
+        with contextlib.suppress(OSError, ValueError):
+            text = (run / name).read_text()
+            data = json.loads(text)
+            for key in ("active", "front", "new"):
+                section = data.get(key) or (data.get("old_state") or {}).get(key)
+                if isinstance(section, dict) and "pid" in section:
+                    pids.add(int(section["pid"]))
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            stop_process_group(pid, timeout=5)
+
+
+def _start(config_dir: Path, *, front: str, key: str | None, extra_env: dict[str, str] | None) -> RunningGateway:
+    key = key or new_master_key()
+    env = dict(os.environ)
+    env.update(extra_env or {})
+    env["LITELLM_MASTER_KEY"] = key
+    if not (config_dir / "litellm-unified.yaml").exists():
+        generate(config_dir)
+    gateway_yaml = yaml.safe_load((config_dir / "gateway.yaml").read_text()) or {}
+    server = gateway_yaml.get("server", {})
+    handle = RunningGateway(
+        config_dir=config_dir, key=key, env=env, host=server.get("host", "127.0.0.1"), port=int(server.get("port", 4000))
+    )
+    result = handle.cli("gateway", "start", "--front", front)
+    if result.returncode != 0:
+        _kill_leftovers(config_dir)
+        pytest.fail(f"aibackend gateway start failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    handle.start_output = result.stdout
+    return handle
+
+
+def _factory() -> Iterator[Callable[..., RunningGateway]]:
+    started: list[RunningGateway] = []
+
+    def make(
+        config_dir: Path, *, front: str = "none", key: str | None = None, env: dict[str, str] | None = None
+    ) -> RunningGateway:
+        gateway = _start(config_dir, front=front, key=key, extra_env=env)
+        started.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture
+def gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
+    yield from _factory()
+
+
+@pytest.fixture(scope="module")
+def module_gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
+    yield from _factory()

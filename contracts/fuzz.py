@@ -1,0 +1,304 @@
+"""Request fuzzing with schemathesis, reported as contract violations; and the stream checks as
+schemathesis custom checks.
+
+``fuzz_target(target, model)`` generates requests from the type's spec (schemathesis 4.x,
+Hypothesis underneath: seeded, few examples, no shrinking, no example database), tames them
+(the target's model, a tiny ``max_tokens``), sends them and judges each answer:
+
+- positive cases (valid requests): a documented status; a 200 matches its schema, its usage
+  adds up; streams pass ``contracts/streaming.py``;
+- negative cases (invalid requests): never a 5xx;
+- every documented 4xx answer carries the type's error body.
+
+``stream_conformance`` and ``usage_conformance`` are registered with ``@schemathesis.check`` so a
+schemathesis run (``case.call_and_validate()``, the ``st`` CLI with this module imported) applies
+the project's SSE/NDJSON rules too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import hypothesis
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import Case, GenerationMode
+
+from contracts.schemas import spec_schemas
+from contracts.specbuilder import spec_path
+from contracts.streaming import NdjsonExpectations, SseExpectations, check_ndjson_stream, check_sse_stream, check_usage
+from contracts.suite import CheckOutcome, Target
+from contracts.violation import Violation
+
+__all__ = ["fuzz_target", "stream_conformance", "usage_conformance", "violations_for_response"]
+
+FUZZ_MAX_TOKENS = 4
+MAX_N = 2
+# The rule a wrong answer to an operation breaks, per (type family, path).
+OPERATION_RULES = {
+    "/v1/models": "models-schema",
+    "/v1/chat/completions": "chat-schema",
+    "/v1/completions": "completion-schema",
+    "/completion": "completion-schema",
+    "/health": "health",
+    "/health/liveliness": "health",
+    "/health/readiness": "health",
+    "/": "health",
+    "/api/version": "health",
+    "/api/tags": "ollama-tags-schema",
+    "/api/ps": "ollama-tags-schema",
+    "/api/show": "ollama-tags-schema",
+    "/api/chat": "ollama-chat-schema",
+    "/api/generate": "ollama-chat-schema",
+}
+SSE_PATHS = {"/v1/chat/completions": ("chat", "ChatCompletionChunk"), "/v1/completions": ("completion", "TextCompletionChunk")}
+NDJSON_PATHS = {"/api/chat": ("message", "ChatChunk", "ChatFinal"), "/api/generate": ("response", "GenerateChunk", "GenerateFinal")}
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def tame(case: Case, model: str) -> None:
+    """Keep a generated request cheap and aimed at a served model (positive cases only)."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if "model" in body:
+        body["model"] = model
+    if case.path.startswith("/v1/"):
+        if case.path != "/v1/models":
+            body["max_tokens"] = min(body["max_tokens"], FUZZ_MAX_TOKENS) if isinstance(body.get("max_tokens"), int) else FUZZ_MAX_TOKENS
+        if isinstance(body.get("n"), int):
+            body["n"] = min(body["n"], MAX_N)
+    elif case.path == "/completion":
+        body["n_predict"] = FUZZ_MAX_TOKENS
+    elif case.path in NDJSON_PATHS:
+        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        options["num_predict"] = FUZZ_MAX_TOKENS
+        body["options"] = options
+
+
+def _media(headers: Any) -> str:
+    return str(headers.get("content-type", "")).split(";")[0].strip().lower()
+
+
+def _streamed(provider_type: str, path: str, body: Any) -> bool:
+    if not isinstance(body, dict):
+        return False
+    if path in NDJSON_PATHS:
+        return body.get("stream", True) is not False  # Ollama streams by default
+    return body.get("stream") is True
+
+
+def violations_for_response(
+    provider_type: str,
+    method: str,
+    path: str,
+    request_body: Any,
+    status: int,
+    headers: Any,
+    content: bytes,
+    *,
+    positive: bool,
+    documented: dict[str, Any],
+) -> list[Violation]:
+    """Judge one fuzzed exchange. ``documented`` is the operation's ``responses`` in the spec."""
+    endpoint = f"{method} {path}"
+    rule = OPERATION_RULES.get(path, "chat-schema")
+    error_rule = "ollama-error" if provider_type == "ollama" else "error-schema"
+    request = _clip(json.dumps(request_body, ensure_ascii=True, default=str))
+    if status >= 500:
+        which = rule if positive else ("ollama-error" if provider_type == "ollama" else "invalid-param")
+        kind = "a valid" if positive else "an invalid"
+        return [Violation(which, endpoint, f"no 5xx for {kind} request {request}", f"{status}: {_clip(content.decode('utf-8', 'replace'))}")]
+    if str(status) not in documented:
+        if positive:
+            return [Violation(rule, endpoint, f"a documented status ({', '.join(documented)}) for {request}", f"{status}")]
+        return []
+    schemas = spec_schemas(provider_type)
+    if status >= 400:
+        ref = documented[str(status)].get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+        if not ref:
+            return []
+        try:
+            document = json.loads(content)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return [Violation(error_rule, endpoint, f"a JSON error body for {request}", _clip(content.decode("utf-8", "replace")))]
+        errors = schemas.errors(ref.rsplit("/", 1)[-1], document)
+        return [Violation(error_rule, endpoint, f"the {provider_type} error body for {request}", "; ".join(errors))] if errors else []
+    if not positive or status != 200:
+        return []
+    if path == "/completion":
+        return []  # llama-server's native stream has no [DONE]; its JSON answer is checked by the suite
+    if _streamed(provider_type, path, request_body) and (path in SSE_PATHS or path in NDJSON_PATHS):
+        return _stream_violations(provider_type, path, request_body, headers, content)
+    content_map = documented["200"].get("content", {})
+    if "application/json" not in content_map:
+        return []
+    ref = content_map["application/json"].get("schema", {}).get("$ref", "")
+    try:
+        document = json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return [Violation(rule, endpoint, "a JSON body", _clip(content.decode("utf-8", "replace")))]
+    found: list[Violation] = []
+    if _media(headers) != "application/json":
+        ct_rule = "json-content-type" if provider_type != "ollama" else rule
+        found.append(Violation(ct_rule, endpoint, "Content-Type: application/json", f"Content-Type: {_media(headers) or '(none)'}"))
+    if ref:
+        errors = schemas.errors(ref.rsplit("/", 1)[-1], document)
+        if errors:
+            found.append(Violation(rule, endpoint, f"a body matching {ref.rsplit('/', 1)[-1]} for {request}", "; ".join(errors)))
+    if isinstance(document, dict) and path.startswith("/v1/") and path != "/v1/models":
+        limit = request_body.get("max_tokens") if isinstance(request_body, dict) else None
+        found += check_usage(document.get("usage"), endpoint, limit if isinstance(limit, int) else None)
+    return found
+
+
+def _stream_violations(provider_type: str, path: str, body: dict[str, Any], headers: Any, content: bytes) -> list[Violation]:
+    schemas = spec_schemas(provider_type)
+    endpoint = f"POST {path}"
+    if path in NDJSON_PATHS:
+        key, chunk, final = NDJSON_PATHS[path]
+        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        limit = options.get("num_predict")
+        ndjson = NdjsonExpectations(
+            num_predict=limit if isinstance(limit, int) else None,
+            content_key="message" if key == "message" else "response",
+            chunk_errors=lambda d: schemas.errors(chunk, d),
+            final_errors=lambda d: schemas.errors(final, d),
+        )
+        return check_ndjson_stream(content, headers, endpoint, ndjson)
+    kind, chunk_schema = SSE_PATHS[path]
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True and provider_type != "llama_cpp_python"
+    limit = body.get("max_tokens")
+    n = body.get("n") if isinstance(body.get("n"), int) and provider_type not in ("llama_cpp", "llama_cpp_python") else 1
+    sse = SseExpectations(
+        kind="chat" if kind == "chat" else "completion",
+        include_usage=include_usage,
+        max_tokens=limit if isinstance(limit, int) else None,
+        choices=n,
+        chunk_errors=lambda d: schemas.errors(chunk_schema, d),
+    )
+    found = check_sse_stream(content, headers, endpoint, sse)
+    if provider_type == "llama_cpp_python":
+        # It ignores stream_options: a usage chunk is never expected, whatever was asked.
+        found = [v for v in found if v.rule != "sse-usage" or "not requested" in v.expected]
+    return found
+
+
+def _run_operation(operation: Any, target: Target, model: str, mode: GenerationMode, examples: int, seed: int,
+                   timeout: float) -> list[Violation]:
+    found: dict[tuple[str, str, str], Violation] = {}
+    documented = operation.definition.raw.get("responses", {})
+    headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else None
+    positive = mode == GenerationMode.POSITIVE
+
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[hypothesis.Phase.generate],  # no shrinking: every finding is kept, none chased
+        suppress_health_check=list(HealthCheck),
+    )
+    @hypothesis.seed(seed)
+    @hypothesis.given(operation.as_strategy(generation_mode=mode))
+    def exercise(case: Case) -> None:
+        if positive:
+            tame(case, model)
+        response = case.call(base_url=target.base_url, headers=headers, timeout=timeout)
+        for violation in violations_for_response(
+            target.type, case.method.upper(), case.path, case.body if not isinstance(case.body, bytes) else None,
+            response.status_code, response.headers_dict() if hasattr(response, "headers_dict") else _flat(response.headers),
+            response.content, positive=positive, documented=documented,
+        ):
+            found.setdefault((violation.rule, violation.endpoint, violation.expected.split(" for ")[0]), violation)
+
+    exercise()
+    return sorted(found.values())
+
+
+def _flat(headers: Any) -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in dict(headers).items():
+        flat[str(key).lower()] = value[0] if isinstance(value, list) and value else str(value)
+    return flat
+
+
+def fuzz_target(target: Target, model: str, *, examples: int = 5, seed: int = 0, timeout: float = 30.0) -> list[CheckOutcome]:
+    """One outcome per (operation, generation mode): ``fuzz POST /v1/chat/completions (positive)``."""
+    schema = schemathesis.openapi.from_path(str(spec_path(target.type)))
+    outcomes = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        modes = [GenerationMode.POSITIVE]
+        if operation.method.upper() == "POST":
+            modes.append(GenerationMode.NEGATIVE)
+        for mode in modes:
+            found = _run_operation(operation, target, model, mode, examples, seed, timeout)
+            outcomes.append(CheckOutcome(f"fuzz {operation.method.upper()} {operation.path} ({mode.value})", found))
+    return outcomes
+
+
+# --- schemathesis custom checks -----------------------------------------------------------------
+
+
+def _raise_for(found: list[Violation]) -> None:
+    if found:
+        raise AssertionError("\n".join(str(v) for v in found))
+
+
+def _provider_type(case: Case) -> str | None:
+    title = str(case.operation.schema.raw_schema.get("info", {}).get("title", ""))
+    return TITLES.get(title)
+
+
+TITLES = {
+    "Ollama native API": "ollama",
+    "vLLM OpenAI-compatible server": "vllm",
+    "llama.cpp llama-server": "llama_cpp",
+    "llama-cpp-python server": "llama_cpp_python",
+    "OpenAI-compatible core": "openai",
+    "LiteLLM gateway": "litellm",
+}
+
+
+def _body_of(case: Case) -> Any:
+    return case.body if isinstance(case.body, dict) else None
+
+
+CheckFn = Callable[[Any, Any, Case], None]
+
+
+@schemathesis.check
+def stream_conformance(ctx: Any, response: Any, case: Case) -> None:
+    """SSE / NDJSON framing, chunks, [DONE] / done line, finish_reason, usage: contracts/streaming.py."""
+    provider_type = _provider_type(case)
+    body = _body_of(case)
+    if provider_type is None or response.status_code != 200 or not _streamed(provider_type, case.path, body):
+        return
+    if case.path not in SSE_PATHS and case.path not in NDJSON_PATHS:
+        return
+    assert body is not None
+    _raise_for(_stream_violations(provider_type, case.path, body, _flat(response.headers), response.content))
+
+
+@schemathesis.check
+def usage_conformance(ctx: Any, response: Any, case: Case) -> None:
+    """total_tokens = prompt + completion and completion_tokens <= max_tokens on JSON completions."""
+    body = _body_of(case)
+    if response.status_code != 200 or not case.path.startswith("/v1/") or case.path == "/v1/models":
+        return
+    if body is None or body.get("stream") is True:
+        return
+    try:
+        document = json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return
+    limit = body.get("max_tokens")
+    if isinstance(document, dict):
+        _raise_for(check_usage(document.get("usage"), f"POST {case.path}", limit if isinstance(limit, int) else None))

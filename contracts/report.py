@@ -1,0 +1,80 @@
+"""Presenting suite results: the readable list, the JSON document, the JUnit XML file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from contracts.suite import SuiteReport
+
+__all__ = ["as_json", "as_text", "write_junit"]
+
+
+def as_text(reports: list[SuiteReport]) -> str:
+    lines: list[str] = []
+    for report in reports:
+        found = report.violations
+        head = f"{report.target.label} (model {report.model}): {len(report.outcomes)} checks"
+        if not found:
+            lines.append(f"{head}, compliant")
+            continue
+        rules = sorted({v.rule for v in found})
+        lines.append(f"{head}, {len(found)} violation(s) of {len(rules)} rule(s): {', '.join(rules)}")
+        for violation in found:
+            lines += [
+                f"  {violation.endpoint}",
+                f"    rule:     {violation.rule}",
+                f"    expected: {violation.expected}",
+                f"    got:      {violation.actual}",
+            ]
+    return "\n".join(lines)
+
+
+def as_json(reports: list[SuiteReport]) -> dict[str, Any]:
+    return {
+        "ok": all(r.ok for r in reports),
+        "targets": [
+            {
+                "target": r.target.label,
+                "type": r.target.type,
+                "url": r.target.url,
+                "model": r.model,
+                "ok": r.ok,
+                "checks": [{"name": o.check, "ok": not o.violations} for o in r.outcomes],
+                "violations": [v.to_dict() for v in r.violations],
+            }
+            for r in reports
+        ],
+    }
+
+
+def junit_tree(reports: list[SuiteReport]) -> ET.ElementTree[ET.Element]:
+    root = ET.Element("testsuites", name="aibackend contract")
+    for report in reports:
+        failed = sum(1 for o in report.outcomes if o.violations)
+        suite = ET.SubElement(
+            root, "testsuite", name=report.target.label, tests=str(len(report.outcomes)), failures=str(failed), errors="0"
+        )
+        for outcome in report.outcomes:
+            case = ET.SubElement(suite, "testcase", classname=f"contract.{report.target.type}", name=outcome.check)
+            if outcome.violations:
+                rules = sorted({v.rule for v in outcome.violations})
+                failure = ET.SubElement(case, "failure", message=f"violated: {', '.join(rules)}", type="ContractViolation")
+                failure.text = "\n".join(str(v) for v in outcome.violations)
+    return ET.ElementTree(root)
+
+
+def write_junit(reports: list[SuiteReport], path: Path) -> None:
+    # Written beside the target and renamed into place: never a half-written file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            junit_tree(reports).write(handle, encoding="utf-8", xml_declaration=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,75 @@
+"""Validate JSON documents against the named component schemas of a provider type's spec."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import jsonschema
+import yaml
+
+from contracts.specbuilder import PROVIDER_TYPES, spec_path
+
+__all__ = ["SpecSchemas", "load_spec", "spec_schemas"]
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@_FORMATS.checks("date-time")
+def _is_datetime(value: object) -> bool:
+    # jsonschema only checks date-time with an optional package; Ollama's nanosecond timestamps
+    # (9 fractional digits) are valid RFC 3339, which datetime.fromisoformat rejects on 3.11.
+    return not isinstance(value, str) or bool(_RFC3339.match(value))
+
+
+@functools.cache
+def load_spec(provider_type: str) -> dict[str, Any]:
+    if provider_type not in PROVIDER_TYPES:
+        raise KeyError(provider_type)
+    spec: dict[str, Any] = yaml.safe_load(spec_path(provider_type).read_text(encoding="utf-8"))
+    return spec
+
+
+class SpecSchemas:
+    """``errors("ChatCompletion", doc)`` → readable schema errors (empty when ``doc`` conforms)."""
+
+    def __init__(self, provider_type: str) -> None:
+        self.provider_type = provider_type
+        self._components = load_spec(provider_type)["components"]
+        self._validators: dict[str, jsonschema.Draft202012Validator] = {}
+
+    def has(self, name: str) -> bool:
+        return name in self._components["schemas"]
+
+    def _validator(self, name: str) -> jsonschema.Draft202012Validator:
+        if name not in self._validators:
+            if not self.has(name):
+                raise KeyError(f"{self.provider_type} spec has no schema {name!r}")
+            root = {"$ref": f"#/components/schemas/{name}", "components": self._components}
+            self._validators[name] = jsonschema.Draft202012Validator(root, format_checker=_FORMATS)
+        return self._validators[name]
+
+    def errors(self, name: str, document: Any, *, limit: int = 3) -> list[str]:
+        found = sorted(self._validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
+        messages = []
+        for error in found[:limit]:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            messages.append(f"{where}: {_best(error).message}")
+        return messages
+
+
+def _best(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    # anyOf/oneOf errors say only "is not valid under any of the given schemas": dig for the cause.
+    if error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        if best is not None:
+            return best
+    return error
+
+
+@functools.cache
+def spec_schemas(provider_type: str) -> SpecSchemas:
+    return SpecSchemas(provider_type)

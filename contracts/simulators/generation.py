@@ -1,0 +1,93 @@
+"""What one inference request produces: its tokens per choice, finish reasons and schedule.
+
+Pure: the HTTP layer turns a ``Generation`` into bytes (per personality) and sends the chunks at
+the schedule's deadlines.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from contracts.simulators.config import SimulatorConfig
+from contracts.simulators.latency import Schedule, plan_schedule
+from contracts.simulators.text import TextGenerator
+
+__all__ = ["Generation", "completion_length", "plan_generation"]
+
+
+def completion_length(*, natural: int, max_tokens: int | None, ignore_eos: bool, min_tokens: int = 0,
+                      exceed_by: int = 0) -> tuple[int, str]:
+    """(tokens, finish_reason) for a request: EOS after ``natural`` tokens unless cut by max_tokens."""
+    length = max(natural, min_tokens)
+    if max_tokens is not None and max_tokens > 0:
+        if ignore_eos or max_tokens < length:
+            return max_tokens + exceed_by, "length"
+    return length, "stop"
+
+
+@dataclass
+class Generation:
+    request_id: int
+    model: str
+    created: int
+    prompt_tokens: int
+    choices: list[list[str]]  # tokens of each choice
+    finish_reasons: list[str]
+    schedule: Schedule
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(len(tokens) for tokens in self.choices)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.schedule.sizes)
+
+    def chunk_text(self, choice: int, chunk: int) -> str:
+        start = sum(self.schedule.sizes[:chunk])
+        return "".join(self.choices[choice][start : start + self.schedule.sizes[chunk]])
+
+    def text(self, choice: int) -> str:
+        return "".join(self.choices[choice])
+
+
+def plan_generation(
+    config: SimulatorConfig,
+    *,
+    request_id: int,
+    model: str,
+    prompt_key: str,
+    prompt_tokens: int,
+    max_tokens: int | None,
+    n: int = 1,
+    ignore_eos: bool = False,
+    min_tokens: int = 0,
+    exceed_by: int = 0,
+) -> Generation:
+    length, finish = completion_length(
+        natural=config.output_tokens, max_tokens=max_tokens, ignore_eos=ignore_eos, min_tokens=min_tokens,
+        exceed_by=exceed_by,
+    )
+    words = TextGenerator(config.seed)
+    choices = [words.tokens(f"{prompt_key}#{index}", length) for index in range(n)]
+    schedule = plan_schedule(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=length,
+        ttft_ms=config.ttft_ms,
+        prefill_ms_per_token=config.prefill_ms_per_token,
+        tpot_ms=config.tpot_ms,
+        jitter_ms=config.jitter_ms,
+        tokens_per_chunk=config.tokens_per_chunk,
+        rng=random.Random(config.seed * 1_000_003 + request_id),
+    )
+    return Generation(
+        request_id=request_id,
+        model=model,
+        created=int(time.time()),
+        prompt_tokens=prompt_tokens,
+        choices=choices,
+        finish_reasons=[finish] * n,
+        schedule=schedule,
+    )

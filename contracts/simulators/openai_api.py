@@ -1,0 +1,530 @@
+"""The OpenAI-compatible ``/v1`` surface, in the flavour of each real server.
+
+One code path, a ``Flavor`` per provider type holding the documented differences (model list
+shape, role-only first chunk, where finish_reason goes, error bodies, validation style, unknown
+models). Violation modes are applied here, each touching only its rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from contracts.simulators.generation import Generation, plan_generation
+from contracts.simulators.replies import Call, Delayed, Reply, Streamed, dumps, json_reply
+from contracts.simulators.text import count_tokens, prompt_tokens_of_chat
+
+__all__ = ["CONTEXT_LENGTH", "FLAVORS", "Flavor", "error_reply", "handle_chat", "handle_completion", "handle_models"]
+
+CONTEXT_LENGTH = 4096
+MAX_N = 128
+CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    role_delta: dict[str, Any] | None  # the role-only first chunk's delta; None: no such chunk
+    role_in_every_delta: bool  # Ollama repeats role in every delta
+    separate_finish_chunk: bool  # finish_reason in its own empty-delta chunk (else on the last content chunk)
+    logprobs_field: bool  # choices carry "logprobs": null
+    system_fingerprint: str | None
+    model_required: bool
+    unknown_model_ignored: bool  # one model per server: any name is served
+    fastapi_validation: bool  # 422 {"detail": [...]} as FastAPI/pydantic gives
+    stream_options_supported: bool
+    timings: bool  # llama-server adds "timings"
+
+
+FLAVORS: dict[str, Flavor] = {
+    "openai": Flavor("openai", {"role": "assistant", "content": "", "refusal": None}, False, True, True,
+                     "fp_sim", True, False, False, True, False),
+    "vllm": Flavor("vllm", {"role": "assistant", "content": ""}, False, False, True,
+                   None, True, False, False, True, False),
+    "llama_cpp": Flavor("llama_cpp", {"role": "assistant", "content": None}, False, True, False,
+                        "b6100-sim", False, True, False, True, True),
+    "llama_cpp_python": Flavor("llama_cpp_python", {"role": "assistant"}, False, True, True,
+                               None, False, True, True, False, False),
+    "ollama": Flavor("ollama", None, True, True, False, "fp_ollama", True, False, False, True, False),
+}
+
+_ERROR_TYPES: dict[str, dict[int, str]] = {
+    "openai": {400: "invalid_request_error", 404: "invalid_request_error", 429: "rate_limit_exceeded",
+               500: "server_error", 503: "server_error"},
+    "vllm": {400: "BadRequestError", 404: "NotFoundError", 429: "TooManyRequestsError",
+             500: "InternalServerError", 503: "ServiceUnavailableError"},
+    "llama_cpp": {400: "invalid_request_error", 404: "not_found_error", 429: "unavailable_error",
+                  500: "server_error", 501: "not_supported_error", 503: "unavailable_error"},
+    "llama_cpp_python": {400: "invalid_request_error", 500: "internal_server_error"},
+    "ollama": {400: "invalid_request_error", 404: "not_found_error"},
+}
+
+
+def error_body(flavor: str, status: int, message: str, *, param: str | None = None, code: str | None = None) -> Any:
+    kind = _ERROR_TYPES[flavor].get(status, "api_error" if flavor == "ollama" else "server_error" if status >= 500
+                                    else "invalid_request_error")
+    if flavor == "llama_cpp":
+        return {"error": {"code": status, "message": message, "type": kind}}
+    if flavor == "vllm":
+        return {"error": {"message": message, "type": kind, "param": param, "code": status}}
+    if flavor == "ollama":
+        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_reply(call: Call, flavor: str, status: int, message: str, *, param: str | None = None,
+                code: str | None = None) -> Reply:
+    if call.violates("error-schema"):
+        return json_reply(status, {"message": message})
+    return json_reply(status, error_body(flavor, status, message, param=param, code=code))
+
+
+def _fastapi_422(call: Call, errors: list[dict[str, Any]]) -> Reply:
+    if call.violates("error-schema"):
+        return json_reply(422, {"message": errors[0]["msg"]})
+    return json_reply(422, {"detail": errors})
+
+
+class _Invalid(Exception):
+    """A request the server rejects: ``rule`` is the contract rule a violation mode may waive."""
+
+    def __init__(self, rule: str, message: str, *, param: str | None = None, fastapi: dict[str, Any] | None = None,
+                 status: int = 400) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.param = param
+        self.fastapi = fastapi
+        self.status = status
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _missing(field: str, body: Any) -> dict[str, Any]:
+    return {"type": "missing", "loc": ["body", field], "msg": "Field required", "input": body}
+
+
+def _wrong(field: str, value: Any, kind: str, msg: str) -> dict[str, Any]:
+    return {"type": kind, "loc": ["body", field], "msg": msg, "input": value}
+
+
+def _parse_body(call: Call, flavor: Flavor) -> dict[str, Any]:
+    try:
+        body = json.loads(call.body.decode("utf-8")) if call.body.strip() else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Invalid(
+            "malformed-body",
+            f"request body is not valid JSON: {exc}",
+            fastapi={"type": "json_invalid", "loc": ["body", getattr(exc, "pos", 0)], "msg": "JSON decode error",
+                     "input": {}, "ctx": {"error": getattr(exc, "msg", str(exc))}},
+        ) from None
+    if body is None:
+        raise _Invalid("malformed-body", "request body is empty; expected a JSON object",
+                       fastapi=_missing("body", None) | {"loc": ["body"]})
+    if not isinstance(body, dict):
+        raise _Invalid("missing-field", f"request body must be a JSON object, got {type(body).__name__}",
+                       fastapi={"type": "model_attributes_type", "loc": ["body"],
+                                "msg": "Input should be a valid dictionary or object to extract fields from",
+                                "input": body})
+    return body
+
+
+def _check_model(body: dict[str, Any], flavor: Flavor) -> None:
+    if "model" not in body or body["model"] is None:
+        if flavor.model_required:
+            raise _Invalid("missing-field", "the 'model' field is required", param="model", fastapi=_missing("model", body))
+        return
+    if not isinstance(body["model"], str):
+        raise _Invalid("missing-field", f"'model' must be a string, got {json.dumps(body['model'])}", param="model",
+                       fastapi=_wrong("model", body["model"], "string_type", "Input should be a valid string"))
+
+
+def _check_messages(body: dict[str, Any], flavor: Flavor) -> None:
+    if "messages" not in body:
+        if flavor.fastapi_validation:  # llama-cpp-python: messages defaults to []
+            return
+        raise _Invalid("missing-field", "the 'messages' field is required", param="messages")
+    messages = body["messages"]
+    if not isinstance(messages, list):
+        raise _Invalid("missing-field", "'messages' must be an array of message objects", param="messages",
+                       fastapi=_wrong("messages", messages, "list_type", "Input should be a valid list"))
+    if not messages and not flavor.fastapi_validation:
+        raise _Invalid("missing-field", "'messages' must contain at least one message", param="messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in CHAT_ROLES:
+            raise _Invalid(
+                "missing-field",
+                f"messages[{index}] must be an object with a 'role' in {sorted(CHAT_ROLES)}",
+                param="messages",
+                fastapi={"type": "union_tag_invalid" if isinstance(message, dict) else "model_type",
+                         "loc": ["body", "messages", index], "msg": "Input tag does not match any of the expected roles"
+                         if isinstance(message, dict) else "Input should be a valid dictionary", "input": message},
+            )
+
+
+def _check_prompt(body: dict[str, Any], flavor: Flavor) -> None:
+    if "prompt" not in body:
+        if flavor.fastapi_validation:  # llama-cpp-python: prompt defaults to ""
+            return
+        raise _Invalid("missing-field", "the 'prompt' field is required", param="prompt")
+    prompt = body["prompt"]
+    ok = isinstance(prompt, str) or (
+        isinstance(prompt, list) and bool(prompt) and all(isinstance(p, str) for p in prompt)
+    ) or (isinstance(prompt, list) and bool(prompt) and all(_is_int(p) for p in prompt))
+    if flavor.fastapi_validation:
+        ok = isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(p, str) for p in prompt))
+    if not ok:
+        raise _Invalid("missing-field", "'prompt' must be a string, an array of strings or an array of token ids",
+                       param="prompt", fastapi=_wrong("prompt", prompt, "string_type", "Input should be a valid string"))
+
+
+def _check_params(body: dict[str, Any], flavor: Flavor, kind: str) -> None:
+    # Types first: an ill-typed value is never a range question.
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = body.get(name)
+        if value is not None and not _is_int(value):
+            raise _Invalid("invalid-param", f"'{name}' must be an integer, got {json.dumps(value)}", param=name,
+                           fastapi=_wrong(name, value, "int_type", "Input should be a valid integer"))
+    for name in ("temperature", "top_p"):
+        value = body.get(name)
+        if value is not None and not _is_number(value):
+            raise _Invalid("invalid-param", f"'{name}' must be a number, got {json.dumps(value)}", param=name,
+                           fastapi=_wrong(name, value, "float_type", "Input should be a valid number"))
+    if body.get("stream") is not None and not isinstance(body["stream"], bool):
+        raise _Invalid("invalid-param", f"'stream' must be a boolean, got {json.dumps(body['stream'])}", param="stream",
+                       fastapi=_wrong("stream", body["stream"], "bool_type", "Input should be a valid boolean"))
+    if flavor.fastapi_validation:
+        # llama-cpp-python's pydantic bounds: top_p in [0, 1]; completions max_tokens >= 0; nothing else.
+        top_p = body.get("top_p")
+        if top_p is not None and not 0 <= top_p <= 1:
+            bound = "less_than_equal" if top_p > 1 else "greater_than_equal"
+            raise _Invalid("invalid-param", "top_p out of range", fastapi=_wrong(
+                "top_p", top_p, bound, f"Input should be {'less' if top_p > 1 else 'greater'} than or equal to "
+                f"{1 if top_p > 1 else 0}") | {"ctx": {"le" if top_p > 1 else "ge": 1 if top_p > 1 else 0}})
+        max_tokens = body.get("max_tokens")
+        if kind == "completion" and max_tokens is not None and max_tokens < 0:
+            raise _Invalid("invalid-param", "max_tokens below 0", fastapi=_wrong(
+                "max_tokens", max_tokens, "greater_than_equal", "Input should be greater than or equal to 0")
+                | {"ctx": {"ge": 0}})
+        return
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = body.get(name)
+        if value is not None and value < 1:
+            raise _Invalid("invalid-param", f"'{name}' must be at least 1, got {value}", param=name)
+    if body.get("n") is not None and body["n"] > MAX_N:
+        raise _Invalid("invalid-param", f"'n' must be at most {MAX_N}, got {body['n']}", param="n")
+    temperature = body.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise _Invalid("invalid-param", f"'temperature' must be between 0 and 2, got {temperature}", param="temperature")
+    top_p = body.get("top_p")
+    if top_p is not None and not 0 <= top_p <= 1:
+        raise _Invalid("invalid-param", f"'top_p' must be between 0 and 1, got {top_p}", param="top_p")
+
+
+def _check_stream_options(body: dict[str, Any], flavor: Flavor) -> None:
+    if not flavor.stream_options_supported or body.get("stream_options") is None:
+        return
+    if not isinstance(body["stream_options"], dict):
+        raise _Invalid("invalid-param", "'stream_options' must be an object", param="stream_options")
+    if body.get("stream") is not True:
+        raise _Invalid("stream-options-without-stream", "Stream options can only be defined when `stream=True`.",
+                       param="stream_options")
+
+
+def _reject(call: Call, flavor: Flavor, invalid: _Invalid) -> Reply | None:
+    """The error reply for ``invalid``, or None when a violation mode says to serve it anyway."""
+    if invalid.rule == "malformed-body" and call.violates("malformed-body"):
+        return error_reply(call, flavor.name, 500, f"Internal Server Error: {invalid.message}")
+    if call.violates(invalid.rule) and invalid.rule != "malformed-body":
+        return None
+    if flavor.fastapi_validation and invalid.fastapi is not None:
+        return _fastapi_422(call, [invalid.fastapi])
+    return error_reply(call, flavor.name, invalid.status, invalid.message, param=invalid.param)
+
+
+def _validated(call: Call, flavor: Flavor, kind: str) -> tuple[dict[str, Any] | None, Reply | None]:
+    try:
+        body = _parse_body(call, flavor)
+    except _Invalid as invalid:
+        return None, _reject(call, flavor, invalid) or error_reply(call, flavor.name, 400, invalid.message)
+    checks = [lambda: _check_model(body, flavor)]
+    checks.append((lambda: _check_messages(body, flavor)) if kind == "chat" else (lambda: _check_prompt(body, flavor)))
+    checks += [lambda: _check_params(body, flavor, kind), lambda: _check_stream_options(body, flavor)]
+    for check in checks:
+        try:
+            check()
+        except _Invalid as invalid:
+            reply = _reject(call, flavor, invalid)
+            if reply is not None:
+                return None, reply
+    return body, None
+
+
+def _resolve_model(call: Call, flavor: Flavor, body: dict[str, Any]) -> tuple[str | None, Reply | None]:
+    requested = body.get("model") if isinstance(body.get("model"), str) else None
+    default = call.config.models[0]
+    if flavor.unknown_model_ignored:
+        if call.violates("unknown-model") and requested is not None and requested not in call.config.models:
+            return None, error_reply(call, flavor.name, 404, f"model '{requested}' not found")
+        return requested or default, None
+    if requested is None:  # only when missing-field is violated
+        return default, None
+    if requested in call.config.models or (flavor.name == "ollama" and f"{requested}:latest" in call.config.models):
+        return requested, None
+    if call.violates("unknown-model"):
+        return requested, None
+    messages = {
+        "openai": (f"The model `{requested}` does not exist or you do not have access to it.", "model_not_found"),
+        "vllm": (f"The model `{requested}` does not exist.", None),
+        "ollama": (f'model "{requested}" not found, try pulling it first', None),
+    }
+    message, code = messages[flavor.name]
+    return None, error_reply(call, flavor.name, 404, message, param="model" if flavor.name == "openai" else None,
+                             code=code)
+
+
+def _max_tokens(body: dict[str, Any], flavor: Flavor) -> int | None:
+    value = body.get("max_completion_tokens", body.get("max_tokens"))
+    if not _is_int(value) or value < 1:
+        return None  # absent, or (violation / llama-cpp-python) non-positive: generate until EOS
+    return min(value, CONTEXT_LENGTH)
+
+
+def _usage(call: Call, gen: Generation) -> dict[str, int]:
+    total = gen.prompt_tokens + gen.completion_tokens + (1 if call.violates("usage-arithmetic") else 0)
+    return {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens, "total_tokens": total}
+
+
+def timings(gen: Generation) -> dict[str, Any]:
+    prompt_ms = gen.schedule.prefill_s * 1000
+    predicted_ms = sum(gen.schedule.gaps_s) * 1000
+    predicted_n = gen.completion_tokens
+    return {
+        "cache_n": 0,
+        "prompt_n": gen.prompt_tokens,
+        "prompt_ms": round(prompt_ms, 3),
+        "prompt_per_token_ms": round(prompt_ms / gen.prompt_tokens, 3),
+        "prompt_per_second": round(gen.prompt_tokens * 1000 / prompt_ms, 3) if prompt_ms else 0.0,
+        "predicted_n": predicted_n,
+        "predicted_ms": round(predicted_ms, 3),
+        "predicted_per_token_ms": round(predicted_ms / predicted_n, 3),
+        "predicted_per_second": round(predicted_n * 1000 / predicted_ms, 3) if predicted_ms else 0.0,
+    }
+
+
+def _sse(call: Call, payload: bytes) -> bytes:
+    return b"data: " + payload + (b"\n" if call.violates("sse-framing") else b"\n\n")
+
+
+def _choice(flavor: Flavor, index: int, key: str, value: Any, finish: str | None) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": index, key: value}
+    if flavor.logprobs_field:
+        choice["logprobs"] = None
+    choice["finish_reason"] = finish
+    return choice
+
+
+def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], kind: str) -> Streamed:
+    chat = kind == "chat"
+    base: dict[str, Any] = {
+        "id": f"{'chatcmpl' if chat else 'cmpl'}-sim{gen.request_id:08x}",
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": gen.created,
+        "model": gen.model,
+    }
+    if flavor.system_fingerprint:
+        base["system_fingerprint"] = flavor.system_fingerprint
+    if call.violates("sse-chunk-schema"):
+        base["object"] = "chat.completion"
+        del base["created"]
+    no_finish = call.violates("sse-finish-reason")
+    choices = range(len(gen.choices))
+
+    def event(choice_list: list[dict[str, Any]], **extra: Any) -> bytes:
+        return _sse(call, dumps({**base, "choices": choice_list, **extra}))
+
+    def content(index: int, text: str) -> tuple[str, Any]:
+        if not chat:
+            return "text", text
+        delta: dict[str, Any] = {"role": "assistant", "content": text} if flavor.role_in_every_delta else {"content": text}
+        return "delta", delta
+
+    preamble = b""
+    if chat and flavor.role_delta is not None:
+        preamble = b"".join(event([_choice(flavor, i, "delta", dict(flavor.role_delta), None)]) for i in choices)
+    chunks = []
+    last = gen.chunk_count - 1
+    for c in range(gen.chunk_count):
+        parts = []
+        for i in choices:
+            finish = None
+            if c == last and not flavor.separate_finish_chunk and not no_finish:
+                finish = gen.finish_reasons[i]
+            key, value = content(i, gen.chunk_text(i, c))
+            parts.append(event([_choice(flavor, i, key, value, finish)]))
+        chunks.append(b"".join(parts))
+    trailer = b""
+    if flavor.separate_finish_chunk:
+        for i in choices:
+            if chat:
+                empty: Any = {"role": "assistant", "content": ""} if flavor.role_in_every_delta else {}
+                key = "delta"
+            else:
+                key, empty = "text", ""
+            extra = {"timings": timings(gen)} if flavor.timings else {}
+            trailer += event([_choice(flavor, i, key, empty, None if no_finish else gen.finish_reasons[i])], **extra)
+    include_usage = flavor.stream_options_supported and isinstance(body.get("stream_options"), dict) and bool(
+        body["stream_options"].get("include_usage"))
+    if call.violates("sse-usage"):
+        include_usage = not include_usage
+    if include_usage:
+        extra = {"timings": timings(gen)} if flavor.timings else {}
+        trailer += event([], usage=_usage(call, gen), **extra)
+    if not call.violates("sse-done"):
+        trailer += _sse(call, b"[DONE]")
+    broken = dumps({**base, "choices": [_choice(flavor, 0, "delta" if chat else "text", {}, None)]})
+    malformed = _sse(call, broken[: len(broken) // 2])
+    if call.violates("sse-chunk-json"):
+        if len(chunks) > 1:
+            chunks[1] = malformed
+        else:
+            chunks[0] = malformed + chunks[0]
+    content_type = "text/plain; charset=utf-8" if call.violates("sse-content-type") else "text/event-stream; charset=utf-8"
+    return Streamed(gen, content_type, preamble, chunks, trailer, malformed, model=gen.model)
+
+
+def _complete(call: Call, flavor: Flavor, gen: Generation, kind: str) -> Delayed:
+    chat = kind == "chat"
+    choices = []
+    for i, _tokens in enumerate(gen.choices):
+        if chat:
+            choices.append(_choice(flavor, i, "message", {"role": "assistant", "content": gen.text(i)},
+                                   gen.finish_reasons[i]))
+        else:
+            choices.append(_choice(flavor, i, "text", gen.text(i), gen.finish_reasons[i]))
+    obj = "chat.completion" if chat else "text_completion"
+    if chat and call.violates("chat-schema"):
+        obj = "chat.completion.chunk"
+    if not chat and call.violates("completion-schema"):
+        obj = "completion"
+    body: dict[str, Any] = {
+        "id": f"{'chatcmpl' if chat else 'cmpl'}-sim{gen.request_id:08x}",
+        "object": obj,
+        "created": gen.created,
+        "model": gen.model,
+        "choices": choices,
+        "usage": _usage(call, gen),
+    }
+    if flavor.system_fingerprint:
+        body["system_fingerprint"] = flavor.system_fingerprint
+    if flavor.timings:
+        body["timings"] = timings(gen)
+    content_type = "text/plain; charset=utf-8" if call.violates("json-content-type") else "application/json"
+    return Delayed(gen, Reply(200, dumps(body), content_type), model=gen.model)
+
+
+def _prompt_tokens(body: dict[str, Any], kind: str) -> tuple[int, str]:
+    if kind == "chat":
+        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        return prompt_tokens_of_chat(messages), json.dumps(messages, sort_keys=True)[:4096]
+    prompt = body.get("prompt", "")
+    if isinstance(prompt, list):
+        if prompt and all(_is_int(p) for p in prompt):
+            return max(len(prompt), 1), json.dumps(prompt)[:4096]
+        prompt = " ".join(p for p in prompt if isinstance(p, str))
+    text = prompt if isinstance(prompt, str) else ""
+    return max(count_tokens(text), 1), text[:4096]
+
+
+def _handle(call: Call, flavor: Flavor, kind: str) -> Reply | Streamed | Delayed:
+    body, reply = _validated(call, flavor, kind)
+    if reply is not None:
+        return reply
+    assert body is not None
+    model, reply = _resolve_model(call, flavor, body)
+    if reply is not None:
+        return reply
+    assert model is not None
+    call.note_model(model)
+    prompt_tokens, prompt_key = _prompt_tokens(body, kind)
+    max_tokens = _max_tokens(body, flavor)
+    n = body.get("n") if _is_int(body.get("n")) and not flavor.fastapi_validation and flavor.name != "llama_cpp" else 1
+    n = max(1, min(int(n or 1), MAX_N))
+    gen = plan_generation(
+        call.config,
+        request_id=call.request_id,
+        model=model,
+        prompt_key=prompt_key,
+        prompt_tokens=prompt_tokens,
+        max_tokens=max_tokens,
+        n=n,
+        ignore_eos=body.get("ignore_eos") is True,
+        min_tokens=body["min_tokens"] if _is_int(body.get("min_tokens")) and body["min_tokens"] > 0 else 0,
+        exceed_by=1 if call.violates("max-tokens") and max_tokens is not None else 0,
+    )
+    if body.get("stream") is True:
+        return _stream(call, flavor, gen, body, kind)
+    return _complete(call, flavor, gen, kind)
+
+
+def handle_chat(call: Call, flavor: str) -> Reply | Streamed | Delayed:
+    return _handle(call, FLAVORS[flavor], "chat")
+
+
+def handle_completion(call: Call, flavor: str) -> Reply | Streamed | Delayed:
+    return _handle(call, FLAVORS[flavor], "completion")
+
+
+# A fixed creation time per model list keeps /v1/models byte-identical across calls.
+_CREATED = int(time.time())
+
+
+def _model_entry(flavor: str, model: str) -> dict[str, Any]:
+    if flavor == "vllm":
+        return {
+            "id": model, "object": "model", "created": _CREATED, "owned_by": "vllm", "root": model, "parent": None,
+            "max_model_len": CONTEXT_LENGTH,
+            "permission": [{
+                "id": f"modelperm-sim{abs(hash(model)) % 10**12:012d}", "object": "model_permission",
+                "created": _CREATED, "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
+                "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False, "organization": "*",
+                "group": None, "is_blocking": False,
+            }],
+        }
+    if flavor == "llama_cpp":
+        return {"id": model, "object": "model", "created": _CREATED, "owned_by": "llamacpp",
+                "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx_train": 32768, "n_embd": 896,
+                         "n_params": 494032768, "size": 491400032}}
+    if flavor == "llama_cpp_python":
+        return {"id": model, "object": "model", "owned_by": "me", "permissions": []}
+    if flavor == "ollama":
+        return {"id": model, "object": "model", "created": _CREATED, "owned_by": "library"}
+    return {"id": model, "object": "model", "created": _CREATED, "owned_by": "openai"}
+
+
+def handle_models(call: Call, flavor: str) -> Reply:
+    body: dict[str, Any] = {"object": "list", "data": [_model_entry(flavor, m) for m in call.config.models]}
+    if flavor == "llama_cpp":
+        # Recent llama-server also answers Ollama-style clients from the same endpoint.
+        model = call.config.models[0]
+        body = {
+            "models": [{
+                "name": model, "model": model, "modified_at": "", "size": "", "digest": "", "type": "model",
+                "description": "", "tags": [""], "capabilities": ["completion"], "parameters": "",
+                "details": {"parent_model": "", "format": "gguf", "family": "", "families": [""],
+                            "parameter_size": "", "quantization_level": ""},
+            }],
+            **body,
+        }
+    if call.violates("models-schema"):
+        body["object"] = "dict"
+    return json_reply(200, body)

@@ -1,0 +1,73 @@
+"""What a personality's handler returns; the HTTP core (server.py) sends it.
+
+``Reply`` goes out at once. ``Streamed`` and ``Delayed`` are inference answers: the core applies
+faults, waits for a slot, then sends them on the generation's schedule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.simulators.config import SimulatorConfig
+from contracts.simulators.generation import Generation
+
+__all__ = ["Call", "Delayed", "Reply", "Streamed", "dumps", "json_reply", "text_reply"]
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_reply(status: int, body: Any, *, content_type: str = "application/json") -> Reply:
+    return Reply(status, dumps(body), content_type)
+
+
+def text_reply(status: int, text: str, *, content_type: str = "text/plain; charset=utf-8") -> Reply:
+    return Reply(status, text.encode("utf-8"), content_type)
+
+
+@dataclass
+class Streamed:
+    generation: Generation
+    content_type: str
+    preamble: bytes  # sent with the headers once a slot is held (role-only chunk, if any)
+    chunks: list[bytes]  # one per content chunk, due on the schedule
+    trailer: bytes  # sent together with the last content chunk (finish chunk, usage, [DONE])
+    malformed: bytes  # what the malformed-chunk fault sends instead of a chunk
+    model: str = ""
+
+
+@dataclass
+class Delayed:
+    generation: Generation
+    reply: Reply  # sent when the schedule's last chunk is due
+    model: str = ""
+
+
+@dataclass
+class Call:
+    """One request as a personality sees it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    config: SimulatorConfig
+    request_id: int
+    counters: dict[str, Any]  # the core's live numbers (for /metrics, /slots, /api/ps)
+    note_model: Callable[[str], None]  # count an inference request against a model
+
+    def violates(self, rule: str) -> bool:
+        return rule in self.config.violations

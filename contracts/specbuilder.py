@@ -1,0 +1,649 @@
+"""Builds the strict OpenAPI 3.1 spec of each provider type (``contracts/specs/<type>.yaml``).
+
+The specs share most of their schemas (the OpenAI-compatible core), so they are generated from
+the Python builders below rather than copied by hand; each generated file is self-contained (no
+external ``$ref``), which keeps schemathesis and jsonschema simple. Regenerate with
+``python -m contracts.specbuilder`` after editing; a unit test fails when a checked-in spec and
+its builder disagree.
+
+Where the real servers differ, the type's spec says so (facts: provider-contracts.md):
+llama-cpp-python models have no ``created`` and ``owned_by: "me"``, vLLM's ``/health`` has an
+empty body, llama-server adds ``timings`` and ``meta``, Ollama's durations are integer ns.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["PROVIDER_TYPES", "SPEC_DIR", "build_spec", "spec_path", "write_specs"]
+
+Schema = dict[str, Any]
+
+SPEC_DIR = Path(__file__).resolve().parent / "specs"
+PROVIDER_TYPES = ("ollama", "vllm", "llama_cpp", "llama_cpp_python", "openai", "litellm")
+
+FINISH_REASONS = ["stop", "length", "tool_calls", "content_filter"]
+ROLES = ["system", "user", "assistant", "tool", "developer"]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None, *, closed: bool = False) -> Schema:
+    """An object schema: every key of ``required`` is required; ``closed`` forbids unknown keys."""
+    schema: Schema = {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+    }
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+INT0: Schema = {"type": "integer", "minimum": 0}
+STR: Schema = {"type": "string"}
+NONEMPTY: Schema = {"type": "string", "minLength": 1}
+
+
+# --- the OpenAI-compatible core ------------------------------------------------------------
+
+
+def openai_request_schemas() -> dict[str, Schema]:
+    """What a /v1 server must accept (unknown fields included) and validate (provider-contracts.md)."""
+    sampling: dict[str, Schema] = {
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "n": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "seed": {"type": "integer"},
+        "stop": {"anyOf": [STR, {"type": "array", "items": STR, "maxItems": 4}]},
+        "stream": {"type": "boolean"},
+        "stream_options": obj({}, {"include_usage": {"type": "boolean"}}),
+    }
+    return {
+        "ChatMessage": obj({"role": {"enum": ROLES}, "content": STR}),
+        "ChatCompletionRequest": {
+            **obj({"model": NONEMPTY, "messages": {"type": "array", "minItems": 1, "items": ref("ChatMessage")}}, sampling),
+            # stream_options is only valid together with stream: true.
+            "dependentSchemas": {
+                "stream_options": {"required": ["stream"], "properties": {"stream": {"const": True}}}
+            },
+        },
+        "CompletionRequest": {
+            **obj(
+                {"model": NONEMPTY, "prompt": {"anyOf": [STR, {"type": "array", "minItems": 1, "items": STR}]}},
+                sampling,
+            ),
+            "dependentSchemas": {
+                "stream_options": {"required": ["stream"], "properties": {"stream": {"const": True}}}
+            },
+        },
+    }
+
+
+def openai_response_schemas(*, chat_extra: Schema | None = None, model: Schema | None = None) -> dict[str, Schema]:
+    usage = obj({"prompt_tokens": INT0, "completion_tokens": INT0, "total_tokens": INT0})
+    finish = {"enum": FINISH_REASONS}
+    chat = obj(
+        {
+            "id": NONEMPTY,
+            "object": {"const": "chat.completion"},
+            "created": INT0,
+            "model": NONEMPTY,
+            "choices": {
+                "type": "array",
+                "minItems": 1,
+                "items": obj(
+                    {
+                        "index": INT0,
+                        "message": obj({"role": {"const": "assistant"}, "content": nullable(STR)}),
+                        "finish_reason": finish,
+                    }
+                ),
+            },
+            "usage": ref("Usage"),
+        },
+        chat_extra,
+    )
+    chunk_delta = obj(
+        {},
+        {
+            "role": {"enum": ["assistant"]},
+            "content": nullable(STR),
+            "tool_calls": {"type": "array"},
+            "reasoning_content": nullable(STR),
+        },
+    )
+    chunk = obj(
+        {
+            "id": NONEMPTY,
+            "object": {"const": "chat.completion.chunk"},
+            "created": INT0,
+            "model": NONEMPTY,
+            "choices": {
+                "type": "array",
+                "items": obj({"index": INT0, "delta": chunk_delta, "finish_reason": nullable(finish)}),
+            },
+        },
+        {"usage": nullable(ref("Usage")), **(chat_extra or {})},
+    )
+    completion = obj(
+        {
+            "id": NONEMPTY,
+            "object": {"const": "text_completion"},
+            "created": INT0,
+            "model": NONEMPTY,
+            "choices": {
+                "type": "array",
+                "minItems": 1,
+                "items": obj({"index": INT0, "text": STR, "finish_reason": finish}),
+            },
+            "usage": ref("Usage"),
+        },
+    )
+    completion_chunk = obj(
+        {
+            "id": NONEMPTY,
+            "object": {"const": "text_completion"},
+            "created": INT0,
+            "model": NONEMPTY,
+            "choices": {
+                "type": "array",
+                "items": obj({"index": INT0, "text": STR, "finish_reason": nullable(finish)}),
+            },
+        },
+        {"usage": nullable(ref("Usage"))},
+    )
+    model_list = obj(
+        {"object": {"const": "list"}, "data": {"type": "array", "minItems": 1, "items": ref("Model")}}
+    )
+    return {
+        "Usage": usage,
+        "ChatCompletion": chat,
+        "ChatCompletionChunk": chunk,
+        "TextCompletion": completion,
+        "TextCompletionChunk": completion_chunk,
+        "ModelList": model_list,
+        "Model": model
+        or obj({"id": NONEMPTY, "object": {"const": "model"}, "created": INT0, "owned_by": STR}),
+    }
+
+
+OPENAI_ERROR = obj(
+    {
+        "error": obj(
+            {
+                "message": STR,
+                "type": STR,
+                "param": nullable(STR),
+                "code": {"anyOf": [STR, {"type": "integer"}, {"type": "null"}]},
+            },
+            closed=True,
+        )
+    },
+    closed=True,
+)
+
+
+def json_content(schema: Schema) -> Schema:
+    return {"application/json": {"schema": schema}}
+
+
+def response(description: str, content: Schema | None = None, headers: Schema | None = None) -> Schema:
+    result: Schema = {"description": description}
+    if content is not None:
+        result["content"] = content
+    if headers:
+        result["headers"] = headers
+    return result
+
+
+def error_responses(statuses: dict[str, str], schema_name: str = "Error") -> dict[str, Schema]:
+    return {status: response(text, json_content(ref(schema_name))) for status, text in statuses.items()}
+
+
+def generation_operation(
+    summary: str,
+    request: str,
+    result: str,
+    chunk: str,
+    errors: dict[str, Schema],
+    stream_media: str = "text/event-stream",
+) -> Schema:
+    return {
+        "summary": summary,
+        "requestBody": {"required": True, "content": json_content(ref(request))},
+        "responses": {
+            "200": response(
+                f"{result} (JSON) or, with stream: true, a stream of {chunk} events",
+                {**json_content(ref(result)), stream_media: {"schema": ref(chunk)}},
+            ),
+            **errors,
+        },
+    }
+
+
+def openai_paths(errors: dict[str, Schema], *, list_errors: dict[str, Schema] | None = None) -> dict[str, Schema]:
+    return {
+        "/v1/models": {
+            "get": {
+                "summary": "the models this server serves",
+                "responses": {"200": response("model list", json_content(ref("ModelList"))), **(list_errors or {})},
+            }
+        },
+        "/v1/chat/completions": {
+            "post": generation_operation(
+                "chat completion", "ChatCompletionRequest", "ChatCompletion", "ChatCompletionChunk", errors
+            )
+        },
+        "/v1/completions": {
+            "post": generation_operation(
+                "text completion", "CompletionRequest", "TextCompletion", "TextCompletionChunk", errors
+            )
+        },
+    }
+
+
+def document(title: str, description: str, paths: dict[str, Schema], schemas: dict[str, Schema], **extra: Any) -> Schema:
+    doc: Schema = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1", "description": description},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+    for key, value in extra.items():
+        if key == "securitySchemes":
+            doc["components"]["securitySchemes"] = value
+        else:
+            doc[key] = value
+    return doc
+
+
+# --- one builder per provider type ---------------------------------------------------------
+
+OPENAI_ERRORS = {"400": "invalid request", "404": "unknown model"}
+
+
+def build_openai() -> Schema:
+    schemas = {**openai_request_schemas(), **openai_response_schemas(), "Error": OPENAI_ERROR}
+    return document(
+        "OpenAI-compatible core",
+        "What every /v1 server must honour (provider-contracts.md, 'OpenAI-compatible core'). "
+        "Health of a generic server: GET /v1/models answers 200.",
+        openai_paths(error_responses(OPENAI_ERRORS)),
+        schemas,
+    )
+
+
+def build_vllm() -> Schema:
+    model = obj(
+        {
+            "id": NONEMPTY,
+            "object": {"const": "model"},
+            "created": INT0,
+            "owned_by": {"const": "vllm"},
+            "root": NONEMPTY,
+            "parent": nullable(STR),
+            "max_model_len": {"type": "integer", "minimum": 1},
+            "permission": {"type": "array", "items": {"type": "object"}},
+        }
+    )
+    # vLLM < 0.10.1 answered errors flat ({"object": "error", ...}); both are the real server.
+    flat_error = obj(
+        {
+            "object": {"const": "error"},
+            "message": STR,
+            "type": STR,
+            "param": nullable(STR),
+            "code": {"anyOf": [STR, {"type": "integer"}, {"type": "null"}]},
+        },
+        closed=True,
+    )
+    schemas = {
+        **openai_request_schemas(),
+        **openai_response_schemas(model=model),
+        "Error": {"oneOf": [OPENAI_ERROR, flat_error]},
+    }
+    paths = {
+        "/health": {
+            "get": {
+                "summary": "engine health: 200 with an EMPTY body; 503 when the engine is dead",
+                "responses": {"200": response("healthy, empty body"), "503": response("engine dead")},
+            }
+        },
+        **openai_paths(error_responses(OPENAI_ERRORS)),
+    }
+    return document("vLLM OpenAI-compatible server", "vLLM's /v1 surface and /health.", paths, schemas)
+
+
+def build_llama_cpp() -> Schema:
+    timings = obj(
+        {
+            "prompt_n": INT0,
+            "prompt_ms": {"type": "number", "minimum": 0},
+            "prompt_per_second": {"type": "number", "minimum": 0},
+            "predicted_n": INT0,
+            "predicted_ms": {"type": "number", "minimum": 0},
+            "predicted_per_second": {"type": "number", "minimum": 0},
+        }
+    )
+    meta = obj(
+        {
+            "vocab_type": INT0,
+            "n_vocab": INT0,
+            "n_ctx_train": INT0,
+            "n_embd": INT0,
+            "n_params": INT0,
+            "size": INT0,
+        }
+    )
+    model = obj(
+        {
+            "id": NONEMPTY,
+            "object": {"const": "model"},
+            "created": INT0,
+            "owned_by": {"const": "llamacpp"},
+            "meta": ref("Meta"),
+        }
+    )
+    schemas = {
+        **openai_request_schemas(),
+        **openai_response_schemas(chat_extra={"timings": ref("Timings")}, model=model),
+        "Timings": timings,
+        "Meta": meta,
+        "Error": obj(
+            {"error": obj({"code": {"type": "integer"}, "message": STR, "type": STR}, closed=True)}, closed=True
+        ),
+        "Health": obj({"status": {"const": "ok"}}, closed=True),
+        "NativeCompletionRequest": obj(
+            {"prompt": {"anyOf": [STR, {"type": "array", "minItems": 1}]}},
+            {"n_predict": {"type": "integer", "minimum": -1}, "stream": {"type": "boolean"}},
+        ),
+        "NativeCompletion": obj(
+            {
+                "content": STR,
+                "stop": {"const": True},
+                "stop_type": {"enum": ["none", "eos", "limit", "word"]},
+                "timings": ref("Timings"),
+                "tokens_predicted": INT0,
+                "tokens_evaluated": INT0,
+            }
+        ),
+        "NativeCompletionChunk": obj({"content": STR, "stop": {"type": "boolean"}}),
+    }
+    # One model per server: the model named in a request is ignored, so no 404.
+    schemas["ModelList"]["properties"]["data"]["maxItems"] = 1
+    schemas["ChatCompletion"]["required"].append("timings")
+    errors = error_responses({"400": "invalid request"})
+    paths = {
+        "/health": {
+            "get": {
+                "summary": "200 {status: ok} when ready; 503 with an error body while loading the model",
+                "responses": {
+                    "200": response("ready", json_content(ref("Health"))),
+                    "503": response("loading model", json_content(ref("Error"))),
+                },
+            }
+        },
+        **openai_paths(errors),
+        "/completion": {
+            "post": generation_operation(
+                "llama-server's native completion (not OpenAI): SSE of {content, stop}, no [DONE]",
+                "NativeCompletionRequest",
+                "NativeCompletion",
+                "NativeCompletionChunk",
+                errors,
+            )
+        },
+    }
+    return document("llama.cpp llama-server", "llama-server's OpenAI surface, /health and native /completion.", paths, schemas)
+
+
+def build_llama_cpp_python() -> Schema:
+    model = obj(
+        {
+            "id": NONEMPTY,
+            "object": {"const": "model"},
+            "owned_by": {"const": "me"},
+            "permissions": {"type": "array"},
+        },
+        closed=True,  # no `created`: the real server omits it (fails OpenAI's own Model schema)
+    )
+    validation_error = obj(
+        {
+            "detail": {
+                "type": "array",
+                "minItems": 1,
+                "items": obj({"loc": {"type": "array"}, "msg": STR, "type": STR}),
+            }
+        },
+        closed=True,
+    )
+    schemas = {
+        **openai_request_schemas(),
+        **openai_response_schemas(model=model),
+        "Error": OPENAI_ERROR,
+        "ValidationError": validation_error,
+    }
+    errors = {
+        **error_responses({"400": "invalid request", "404": "unknown model"}),
+        "422": response("FastAPI request validation error", json_content(ref("ValidationError"))),
+    }
+    return document(
+        "llama-cpp-python server",
+        "FastAPI server of llama-cpp-python: models without `created`, FastAPI 422 validation errors, "
+        "SSE events separated by a single newline. Health: GET /v1/models answers 200.",
+        openai_paths(errors),
+        schemas,
+    )
+
+
+def build_litellm() -> Schema:
+    schemas = {
+        **openai_request_schemas(),
+        **openai_response_schemas(),
+        "Error": OPENAI_ERROR,
+        "Readiness": obj({"status": {"const": "healthy"}}),
+    }
+    auth_errors = error_responses({"401": "missing or wrong key", "400": "invalid request", "404": "unknown model"})
+    paths = {
+        "/health/liveliness": {
+            "get": {
+                "security": [],
+                "summary": "liveness, no auth",
+                "responses": {"200": response("alive", json_content({"const": "I'm alive!"}))},
+            }
+        },
+        "/health/readiness": {
+            "get": {
+                "security": [],
+                "summary": "readiness, no auth (never the expensive /health)",
+                "responses": {"200": response("ready", json_content(ref("Readiness")))},
+            }
+        },
+        **openai_paths(auth_errors, list_errors=error_responses({"401": "missing or wrong key"})),
+    }
+    return document(
+        "LiteLLM gateway",
+        "The gateway's surface: health probes without auth; models and completions need the master key.",
+        paths,
+        schemas,
+        securitySchemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        security=[{"bearer": []}],
+    )
+
+
+def build_ollama() -> Schema:
+    details = obj(
+        {
+            "format": STR,
+            "family": STR,
+            "families": nullable({"type": "array", "items": STR}),
+            "parameter_size": STR,
+            "quantization_level": STR,
+        }
+    )
+    tag = obj(
+        {
+            "name": NONEMPTY,
+            "model": NONEMPTY,
+            "modified_at": {"type": "string", "format": "date-time"},
+            "size": INT0,
+            "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "details": ref("Details"),
+        }
+    )
+    running = copy.deepcopy(tag)
+    del running["properties"]["modified_at"]
+    running["required"].remove("modified_at")
+    running["required"] += ["expires_at", "size_vram"]
+    running["properties"].update({"expires_at": {"type": "string", "format": "date-time"}, "size_vram": INT0})
+    ns = {"type": "integer", "minimum": 0}
+    final_fields: dict[str, Schema] = {
+        "done": {"const": True},
+        "done_reason": {"enum": ["stop", "length", "load", "unload"]},
+        "total_duration": ns,
+        "load_duration": ns,
+        "prompt_eval_count": INT0,
+        "prompt_eval_duration": ns,
+        "eval_count": INT0,
+        "eval_duration": ns,
+    }
+    message = obj({"role": {"const": "assistant"}, "content": STR}, {"tool_calls": {"type": "array"}})
+    common = {"model": NONEMPTY, "created_at": {"type": "string", "format": "date-time"}}
+    options = obj(
+        {},
+        {
+            "num_predict": {"type": "integer"},
+            "temperature": {"type": "number"},
+            "top_p": {"type": "number"},
+            "seed": {"type": "integer"},
+            "num_ctx": {"type": "integer", "minimum": 1},
+        },
+    )
+    request_common: dict[str, Schema] = {
+        "stream": {"type": "boolean"},
+        "options": ref("Options"),
+        "keep_alive": {"anyOf": [STR, {"type": "number"}]},
+        "format": {"anyOf": [{"const": "json"}, {"type": "object"}]},
+    }
+    schemas: dict[str, Schema] = {
+        "Details": details,
+        "Tag": tag,
+        "Tags": obj({"models": {"type": "array", "items": ref("Tag")}}, closed=True),
+        "RunningModel": running,
+        "Running": obj({"models": {"type": "array", "items": ref("RunningModel")}}, closed=True),
+        "Version": obj({"version": NONEMPTY}, closed=True),
+        "ShowRequest": obj({"model": NONEMPTY}),
+        "Show": obj(
+            {
+                "modified_at": {"type": "string", "format": "date-time"},
+                "details": ref("Details"),
+                "model_info": {"type": "object"},
+                "capabilities": {"type": "array", "items": STR},
+            },
+            {"parameters": STR, "license": STR, "template": STR},
+        ),
+        "Options": options,
+        "Message": obj({"role": {"enum": ["system", "user", "assistant", "tool"]}, "content": STR}),
+        "ChatRequest": obj(
+            {"model": NONEMPTY, "messages": {"type": "array", "minItems": 1, "items": ref("Message")}},
+            {**request_common, "tools": {"type": "array"}},
+        ),
+        "GenerateRequest": obj({"model": NONEMPTY, "prompt": STR}, {**request_common, "system": STR, "raw": {"type": "boolean"}}),
+        "ChatChunk": obj({**common, "message": message, "done": {"const": False}}),
+        "ChatFinal": obj({**common, "message": message, **final_fields}),
+        "GenerateChunk": obj({**common, "response": STR, "done": {"const": False}}),
+        "GenerateFinal": obj({**common, "response": STR, **final_fields}, {"context": {"type": "array"}}),
+        # Either a chunk or the final line: what one NDJSON line may be.
+        "ChatLine": {"oneOf": [ref("ChatChunk"), ref("ChatFinal")]},
+        "GenerateLine": {"oneOf": [ref("GenerateChunk"), ref("GenerateFinal")]},
+        "Error": obj({"error": NONEMPTY}, closed=True),
+    }
+    errors = error_responses({"400": "ill-typed field or malformed body", "404": "model 'x' not found"})
+    paths = {
+        "/": {
+            "get": {
+                "summary": "liveness",
+                "responses": {"200": response("running", {"text/plain": {"schema": {"const": "Ollama is running"}}})},
+            }
+        },
+        "/api/version": {"get": {"summary": "server version", "responses": {"200": response("version", json_content(ref("Version")))}}},
+        "/api/tags": {"get": {"summary": "local models", "responses": {"200": response("models", json_content(ref("Tags")))}}},
+        "/api/ps": {"get": {"summary": "loaded models", "responses": {"200": response("models", json_content(ref("Running")))}}},
+        "/api/show": {
+            "post": {
+                "summary": "model information",
+                "requestBody": {"required": True, "content": json_content(ref("ShowRequest"))},
+                "responses": {"200": response("model information", json_content(ref("Show"))), **errors},
+            }
+        },
+        "/api/chat": {
+            "post": generation_operation(
+                "chat; streams NDJSON unless stream: false", "ChatRequest", "ChatFinal", "ChatLine", errors,
+                stream_media="application/x-ndjson",
+            )
+        },
+        "/api/generate": {
+            "post": generation_operation(
+                "generate; streams NDJSON unless stream: false", "GenerateRequest", "GenerateFinal", "GenerateLine",
+                errors, stream_media="application/x-ndjson",
+            )
+        },
+    }
+    return document(
+        "Ollama native API",
+        "The /api surface a gateway and an operator use (model management is out of scope); "
+        "Ollama's /v1 is checked as the openai type.",
+        paths,
+        schemas,
+    )
+
+
+BUILDERS = {
+    "ollama": build_ollama,
+    "vllm": build_vllm,
+    "llama_cpp": build_llama_cpp,
+    "llama_cpp_python": build_llama_cpp_python,
+    "openai": build_openai,
+    "litellm": build_litellm,
+}
+
+
+def build_spec(provider_type: str) -> Schema:
+    return BUILDERS[provider_type]()
+
+
+def spec_path(provider_type: str) -> Path:
+    return SPEC_DIR / f"{provider_type}.yaml"
+
+
+def render(spec: Schema) -> str:
+    header = "# GENERATED by `python -m contracts.specbuilder` from contracts/specbuilder.py: edit the builder, not this file.\n"
+    return header + yaml.safe_dump(spec, sort_keys=False, width=110, allow_unicode=True)
+
+
+def write_specs(directory: Path = SPEC_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for provider_type in PROVIDER_TYPES:
+        path = directory / f"{provider_type}.yaml"
+        path.write_text(render(build_spec(provider_type)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_specs():
+        print(written_path, file=sys.stdout)

@@ -1,0 +1,86 @@
+"""The provider type registry: one small module per type, found through ``REGISTRY``.
+
+Adding a type (say ``tgi``) is one module here defining a ``ProviderType`` (its extra schema
+fields as a ``ProviderBase`` subclass, its LiteLLM prefix and parameters, its health endpoint,
+its contract type) and one line in ``_MODULES`` — nothing else in the compiler changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.models import ModelSpec, ProviderBase
+
+__all__ = ["REGISTRY", "ProviderType", "get_type", "known_types"]
+
+PLACEHOLDER_API_KEY = "sk-no-key-required"  # llama.cpp ignores it; the OpenAI client needs one
+
+
+@dataclass(frozen=True)
+class ProviderType:
+    """What the compiler needs to know about one kind of inference server."""
+
+    name: str
+    settings_model: type[ProviderBase]
+    litellm_prefix: str
+    health_endpoint: str
+    contract_type: str
+    default_port: int
+    api_base_suffix: str = ""  # appended to base_url unless already there ("/v1")
+    forbidden_base_suffix: str | None = None  # a suffix that is a known mistake (Ollama + "/v1")
+    placeholder_api_key: str | None = None
+    serves_any_model: bool = False  # one model per server, name ignored (llama.cpp)
+    extra_params: dict[str, Any] = field(default_factory=dict)
+
+    def api_base(self, provider: ProviderBase) -> str:
+        base = provider.base_url.rstrip("/")
+        if self.api_base_suffix and not base.endswith(self.api_base_suffix):
+            base += self.api_base_suffix
+        return base
+
+    def litellm_model(self, backend_model: str) -> str:
+        return f"{self.litellm_prefix}/{backend_model}"
+
+    def api_key(self, provider: ProviderBase) -> str | None:
+        if provider.api_key_env:
+            return f"os.environ/{provider.api_key_env}"
+        return self.placeholder_api_key
+
+    def litellm_params(self, provider: ProviderBase, model: ModelSpec) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.litellm_model(model.name),
+            "api_base": self.api_base(provider),
+        }
+        key = self.api_key(provider)
+        if key is not None:
+            params["api_key"] = key
+        params.update(self.extra_params)
+        return params
+
+    def health_url(self, provider: ProviderBase) -> str:
+        return provider.base_url.rstrip("/") + (provider.health_endpoint or self.health_endpoint)
+
+
+_MODULES = ("ollama", "vllm", "llama_cpp", "llama_cpp_python", "openai", "anthropic")
+
+
+def _load() -> dict[str, ProviderType]:
+    registry: dict[str, ProviderType] = {}
+    for module_name in _MODULES:
+        module = importlib.import_module(f"generator.providers.{module_name}")
+        provider_type: ProviderType = module.PROVIDER_TYPE
+        registry[provider_type.name] = provider_type
+    return registry
+
+
+REGISTRY: dict[str, ProviderType] = _load()
+
+
+def known_types() -> list[str]:
+    return list(REGISTRY)
+
+
+def get_type(name: str) -> ProviderType:
+    return REGISTRY[name]

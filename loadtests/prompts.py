@@ -1,0 +1,87 @@
+"""Seeded prompts with controlled input and output lengths.
+
+Synthetic prompts are N words drawn from a fixed vocabulary (one word is one token for the
+simulators and roughly 1.3 tokens for real tokenizers); request ``i`` of a run always gets the
+same prompt for the same seed, whichever worker sends it, so two runs (direct vs through the
+gateway, before vs after a change) send identical workloads. A prompt file (JSON lines with
+``prompt`` and optional ``max_tokens``/``id``, e.g. ``fixtures/prompts/chat-short.jsonl``) is
+used in a seeded order instead when given.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DEFAULT_PROMPT_FILE", "Prompt", "PromptFileError", "PromptSource", "load_prompt_file"]
+
+DEFAULT_PROMPT_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "prompts" / "chat-short.jsonl"
+
+_VOCABULARY = (
+    "the model server answer token stream request gateway latency cache queue batch river mountain "
+    "garden window signal memory number letter engine planet ocean forest bridge market music paper "
+    "silver yellow quiet rapid gentle simple modern ancient bright narrow open careful useful "
+    "write explain compare describe measure build read send count start stop wait learn think "
+    "under over between through after before during without within across around about"
+).split()
+
+
+class PromptFileError(ValueError):
+    """A prompt file that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+    prompt_tokens: int  # requested length (words); the server's usage is the measured one
+    max_tokens: int
+
+
+def load_prompt_file(path: Path) -> list[tuple[str, str, int | None]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PromptFileError(f"{path}: cannot read prompt file: {exc.strerror}") from exc
+    rows: list[tuple[str, str, int | None]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise PromptFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"]:
+            raise PromptFileError(f'{path}:{number}: each line must be an object with a non-empty "prompt" string')
+        max_tokens = obj.get("max_tokens")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+            raise PromptFileError(f'{path}:{number}: "max_tokens" must be a positive integer')
+        rows.append((str(obj.get("id", f"line-{number}")), obj["prompt"], max_tokens))
+    if not rows:
+        raise PromptFileError(f"{path}: no prompts in file")
+    return rows
+
+
+class PromptSource:
+    """``get(i)``: the prompt of request ``i`` of the run (deterministic in ``seed`` and ``i``)."""
+
+    def __init__(self, *, prompt_tokens: int, max_tokens: int, seed: int = 0, prompt_file: Path | None = None) -> None:
+        if prompt_tokens < 1 or max_tokens < 1:
+            raise ValueError("prompt and output lengths must be at least 1 token")
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self._rows = load_prompt_file(prompt_file) if prompt_file else None
+        if self._rows:
+            self._order = list(range(len(self._rows)))
+            random.Random(seed).shuffle(self._order)
+
+    def get(self, index: int) -> Prompt:
+        if self._rows:
+            row_id, text, max_tokens = self._rows[self._order[index % len(self._rows)]]
+            return Prompt(row_id, text, len(text.split()), max_tokens or self.max_tokens)
+        rng = random.Random(self.seed * 1_000_003 + index)
+        words = [rng.choice(_VOCABULARY) for _ in range(self.prompt_tokens)]
+        return Prompt(f"synthetic-{index}", " ".join(words), self.prompt_tokens, self.max_tokens)

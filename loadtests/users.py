@@ -1,0 +1,244 @@
+"""Locust users for LLM serving APIs, stamping every moment of a streamed response.
+
+The HTTP client is geventhttpclient, the engine of Locust's ``FastHttpUser``, used directly: one
+keep-alive connection per user, the request written in one ``sendall``, and body lines read with
+``readline`` so each SSE event / NDJSON line is stamped as soon as it is parsed (no fixed-size
+read buffer that would hold a chunk back). ``loadtests/compare_tools.py`` measures it against a
+raw-socket reference client; ``docs/loadtests.md`` has the figures.
+
+Concrete users: :class:`OpenAIChatUser`, :class:`OpenAICompletionsUser`, :class:`OllamaChatUser`
+(all abstract here, so importing them into a locustfile does not run them); the locustfile's
+``LLMUser`` picks the API from ``--llm-api``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import socket
+import uuid
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import gevent
+from geventhttpclient import HTTPClient
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
+from locust import User, constant, task
+from locust.exception import StopUser
+
+from loadtests.protocols import ProtocolError, build_request, endpoint_path, parse_full_body, parse_stream_line
+from loadtests.runtime import RunContext, Work
+from loadtests.timing import RequestRecord, now_ns
+
+__all__ = ["LLMBaseUser", "LLMRequestFailed", "OllamaChatUser", "OpenAIChatUser", "OpenAICompletionsUser"]
+
+# Set by the plugin at test_start; users of one process share it.
+CONTEXT: dict[str, RunContext] = {}
+
+
+class LLMRequestFailed(Exception):
+    """Shown in Locust's failures table: ``<error class>: <message>``."""
+
+
+class LLMBaseUser(User):
+    abstract = True
+    api: ClassVar[str] = "openai-chat"
+    wait_time = constant(0)  # closed loop: the next request as soon as the last one ends
+    _user_seq: ClassVar[int] = 0
+
+    def on_start(self) -> None:
+        ctx = CONTEXT["run"]
+        type(self)._user_seq += 1
+        self.user_id = type(self)._user_seq
+        self.ctx = ctx
+        self.api_name = self.api_for(ctx)
+        parts = urlsplit(self.host or "")
+        self.path = endpoint_path(self.api_name, parts.path)
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity", "Connection": "keep-alive"}
+        key = ctx.settings.api_key
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self.headers = headers
+        self.http = HTTPClient.from_url(
+            f"{parts.scheme}://{parts.netloc}/",
+            concurrency=1,
+            connection_timeout=min(10.0, ctx.settings.timeout),
+            network_timeout=ctx.settings.timeout,
+            headers=headers,
+        )
+
+    def on_stop(self) -> None:
+        http = getattr(self, "http", None)
+        if http is not None:
+            http.close()
+
+    def api_for(self, ctx: RunContext) -> str:
+        return self.api
+
+    @task
+    def generate(self) -> None:
+        work = self.ctx.next_work()
+        if work is None:
+            raise StopUser()
+        if work.intended_start_ns is not None:
+            delay = work.intended_start_ns - now_ns()
+            if delay > 0:
+                gevent.sleep(delay / 1e9)
+        record = self.exchange(work)
+        self.ctx.end(record)
+        self.report(record)
+
+    def exchange(self, work: Work) -> RequestRecord:
+        settings = self.ctx.settings
+        request_id = uuid.uuid4().hex
+        record = RequestRecord(
+            request_id=request_id,
+            api=self.api_name,
+            stream=settings.stream,
+            worker=self.ctx.worker_index,
+            user=self.user_id,
+            prompt_tokens_requested=work.prompt.prompt_tokens,
+            max_tokens_requested=work.prompt.max_tokens,
+            epoch_offset_ns=self.ctx.epoch_offset_ns,
+        )
+        body = json.dumps(
+            build_request(self.api_name, settings.model, work.prompt.text, work.prompt.max_tokens, settings.stream,
+                          settings.extra_body)
+        ).encode()
+        headers = {"x-request-id": request_id}
+        response = None
+        timeout = gevent.Timeout(settings.timeout)
+        record.sent_ns = now_ns()
+        record.intended_start_ns = work.intended_start_ns if work.intended_start_ns is not None else record.sent_ns
+        timeout.start()
+        try:
+            response = self.http.request("POST", self.path, body=body, headers=headers)
+            record.headers_ns = now_ns()
+            record.status = response.status_code
+            record.server_timing = {k.lower(): v for k, v in response.items() if k.lower().startswith("x-sim-")}
+            if response.status_code >= 400:
+                text = response.read().decode("utf-8", "replace")
+                record.fail("http_5xx" if response.status_code >= 500 else "http_4xx",
+                            f"HTTP {response.status_code}: {text[:300]}")
+            elif settings.stream:
+                self._read_stream(response, record)
+            else:
+                self._read_whole(response, record)
+        except gevent.Timeout as exc:
+            if exc is not timeout:
+                raise
+            record.fail("timeout", f"no complete response within {settings.timeout:g} s")
+        except TimeoutError:
+            record.fail("timeout", f"socket read timed out after {settings.timeout:g} s")
+        except ProtocolError as exc:
+            record.fail("protocol", str(exc))
+        except HTTPConnectionClosed as exc:
+            record.fail("connection", f"connection closed: {exc}")
+        except HTTPParseError as exc:
+            closed = "closed" in str(exc) or "EOF" in str(exc)
+            record.fail("connection" if closed else "protocol", f"HTTP parse error: {exc}")
+        except (ConnectionError, socket.gaierror) as exc:
+            record.fail("connection", f"{type(exc).__name__}: {exc}")
+        except OSError as exc:
+            kind = "timeout" if exc.errno == errno.ETIMEDOUT else "connection"
+            record.fail(kind, f"{type(exc).__name__}: {exc}")
+        finally:
+            timeout.close()
+            if response is not None:
+                response.release()  # back to the pool only if fully read, else the socket is closed
+        return record
+
+    def _read_stream(self, response: Any, record: RequestRecord) -> None:
+        api = self.api_name
+        words = 0
+        while True:
+            line = response.readline(b"\n")
+            t = now_ns()
+            if not line:
+                break
+            if record.first_byte_ns is None:
+                record.first_byte_ns = t
+            chunk = parse_stream_line(api, line)
+            if chunk is None:
+                continue
+            if record.first_event_ns is None:
+                record.first_event_ns = t
+            if chunk.error is not None:
+                record.fail("protocol", f"error event in stream: {chunk.error[:300]}")
+                return
+            if chunk.has_token:
+                if record.first_token_ns is None:
+                    record.first_token_ns = t
+                record.last_token_ns = t
+                record.token_chunk_ns.append(t)
+                words += len(chunk.text.split())
+            if chunk.usage_completion is not None:
+                record.output_tokens = chunk.usage_completion
+            if chunk.usage_prompt is not None:
+                record.input_tokens = chunk.usage_prompt
+            if chunk.done:
+                record.done_ns = t
+                response.read()  # the rest of the chunked body, so the connection can be reused
+                break
+        record.output_words = words
+        if record.done_ns is None:
+            end = "[DONE]" if api != "ollama-chat" else '"done": true'
+            record.fail("protocol", f"stream ended without {end}")
+
+    def _read_whole(self, response: Any, record: RequestRecord) -> None:
+        data = response.read()
+        t = now_ns()
+        record.first_byte_ns = record.first_event_ns = t
+        chunk = parse_full_body(self.api_name, data)
+        if chunk.error is not None:
+            record.fail("protocol", f"error body with HTTP {record.status}: {chunk.error[:300]}")
+            return
+        if chunk.has_token:
+            record.first_token_ns = record.last_token_ns = t
+            record.token_chunk_ns.append(t)
+        record.output_tokens = chunk.usage_completion
+        record.input_tokens = chunk.usage_prompt
+        record.output_words = len(chunk.text.split())
+        record.done_ns = t
+
+    def report(self, record: RequestRecord) -> None:
+        """Locust's live rows: the request (E2EL), and TTFT / TPOT / TTFB as their own rows."""
+        fire = self.environment.events.request.fire
+        origin = record.intended_start_ns if self.ctx.settings.open_loop else record.sent_ns
+        if not record.ok:
+            end = record.headers_ns or now_ns()
+            fire(request_type="POST", name=self.path, response_time=(end - origin) / 1e6, response_length=0,
+                 exception=LLMRequestFailed(f"{record.error_class}: {record.error}"), context={})
+            return
+        assert record.done_ns is not None
+        n = record.output_token_count
+        end = record.last_token_ns or record.done_ns
+        fire(request_type="POST", name=self.path, response_time=(end - origin) / 1e6, response_length=n,
+             exception=None, context={})
+        if not self.ctx.settings.ui_rows:
+            return
+        if record.headers_ns is not None:
+            fire(request_type="TTFB", name=self.path, response_time=(record.headers_ns - origin) / 1e6,
+                 response_length=0, exception=None, context={})
+        if record.first_token_ns is not None:
+            fire(request_type="TTFT", name=self.path, response_time=(record.first_token_ns - origin) / 1e6,
+                 response_length=0, exception=None, context={})
+            if n > 1 and record.last_token_ns is not None:
+                tpot = (record.last_token_ns - record.first_token_ns) / (n - 1) / 1e6
+                fire(request_type="TPOT", name=self.path, response_time=tpot, response_length=n,
+                     exception=None, context={})
+
+
+class OpenAIChatUser(LLMBaseUser):
+    abstract = True
+    api = "openai-chat"
+
+
+class OpenAICompletionsUser(LLMBaseUser):
+    abstract = True
+    api = "openai-completions"
+
+
+class OllamaChatUser(LLMBaseUser):
+    abstract = True
+    api = "ollama-chat"

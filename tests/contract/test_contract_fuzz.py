@@ -1,0 +1,72 @@
+"""Request fuzzing with schemathesis over each target's spec (seeded, few examples, tiny
+max_tokens), judged by the contract rules; and the stream checks working as schemathesis checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+
+from contracts.fuzz import fuzz_target, stream_conformance, usage_conformance
+from contracts.schemas import load_spec
+from contracts.specbuilder import spec_path
+from contracts.suite import Target, open_probe
+
+pytestmark = [pytest.mark.contract]
+
+EXAMPLES = 6
+SEED = 20240611
+
+
+def test_fuzz(contract_target: Target) -> None:
+    probe = open_probe(contract_target)
+    probe.client.close()
+    outcomes = fuzz_target(contract_target, probe.model, examples=EXAMPLES, seed=SEED)
+    # every operation of the spec was exercised: positive cases, and negative ones for POSTs
+    operations = [(m.upper(), p) for p, item in load_spec(contract_target.type)["paths"].items() for m in item]
+    expected = [
+        f"fuzz {method} {path} ({mode})"
+        for method, path in operations
+        for mode in (("positive", "negative") if method == "POST" else ("positive",))
+    ]
+    assert sorted(o.check for o in outcomes) == sorted(expected)
+    found = [f"{o.check}: {v}" for o in outcomes for v in o.violations]
+    assert found == [], "\n".join(found)
+
+
+def _stream_case(provider_type: str, path: str, body: dict[str, Any]) -> schemathesis.Case:
+    schema = schemathesis.openapi.from_path(str(spec_path(provider_type)))
+    return schema[path]["POST"].Case(body=body, media_type="application/json")
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "path", "body"),
+    [
+        ("vllm", "/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "stream": True}),
+        ("ollama", "/api/chat", {"messages": [{"role": "user", "content": "hi"}], "options": {"num_predict": 3}}),
+    ],
+    ids=["sse", "ndjson"],
+)
+def test_stream_checks_run_inside_schemathesis(
+    simulator_factory: Any, provider_type: str, path: str, body: dict[str, Any]
+) -> None:
+    sim = simulator_factory(provider_type, ttft_ms=1.0, tpot_ms=0.5)
+    body = {**body, "model": sim.config.models[0]}
+    case = _stream_case(provider_type, path, body)
+    response = case.call(base_url=sim.url)
+    case.validate_response(response, checks=[stream_conformance])
+
+    rule = "sse-done" if provider_type == "vllm" else "ndjson-done"
+    sim.control(violations=[rule])
+    broken = case.call(base_url=sim.url)
+    with pytest.raises(Exception, match=rf"\[{rule}\]"):
+        case.validate_response(broken, checks=[stream_conformance])
+
+
+def test_usage_check_runs_inside_schemathesis(simulator_factory: Any) -> None:
+    sim = simulator_factory("openai", ttft_ms=1.0, tpot_ms=0.5, violations=["usage-arithmetic"])
+    body = {"model": sim.config.models[0], "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+    case = _stream_case("openai", "/v1/chat/completions", body)
+    with pytest.raises(Exception, match=r"\[usage-arithmetic\] expected total_tokens = prompt_tokens \+ completion_tokens"):
+        case.validate_response(case.call(base_url=sim.url), checks=[usage_conformance])

@@ -1,0 +1,65 @@
+"""Shared helpers for the integration tests: simulator sets, counters, generated-config lookups."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from contracts.simulators import RunningSimulator, SimulatorConfig, start_simulator
+from tests.plugins.gateway import RunningGateway
+
+__all__ = [
+    "FAST",
+    "api_base_of",
+    "deployment_ids",
+    "fan_out",
+    "model_counts",
+    "started_simulators",
+]
+
+# Quick simulators: the gateway's own overhead is what these tests exercise.
+FAST: dict[str, Any] = {"ttft_ms": 2, "tpot_ms": 1, "output_tokens": 4, "slots": 256}
+
+# Provider types whose OpenAI surface LiteLLM reaches under <url>/v1 (Ollama is reached natively).
+_V1_TYPES = {"vllm", "llama_cpp", "llama_cpp_python", "openai"}
+
+
+@contextlib.contextmanager
+def started_simulators(specs: dict[str, tuple[str, list[str]]], **config: Any) -> Iterator[dict[str, RunningSimulator]]:
+    """Start one simulator per ``name: (type, models)``; stop them all afterwards."""
+    sims: dict[str, RunningSimulator] = {}
+    try:
+        for name, (sim_type, models) in specs.items():
+            sims[name] = start_simulator(SimulatorConfig(type=sim_type, models=models, **{**FAST, **config}))
+        yield sims
+    finally:
+        for sim in sims.values():
+            sim.stop()
+
+
+def api_base_of(sim: RunningSimulator) -> str:
+    """What LiteLLM reports in x-litellm-model-api-base for a deployment on ``sim``."""
+    return sim.url + "/v1" if sim.config.type in _V1_TYPES else sim.url
+
+
+def model_counts(sim: RunningSimulator) -> dict[str, int]:
+    """Inference requests the simulator received, by the model named in the body."""
+    return dict(sim.stats()["models_requested"])
+
+
+def deployment_ids(config_file: Path, group: str) -> list[str]:
+    """model_info.id of every deployment of ``group`` in a generated config."""
+    data = yaml.safe_load(config_file.read_text())
+    return [e["model_info"]["id"] for e in data["model_list"] if e["model_name"] == group]
+
+
+def fan_out(gw: RunningGateway, model: str, count: int, *, workers: int = 8) -> list[httpx.Response]:
+    """``count`` chat requests for ``model``, ``workers`` at a time."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda i: gw.chat(model, content=f"request {i}"), range(count)))

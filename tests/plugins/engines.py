@@ -1,0 +1,89 @@
+"""Fixtures: the real llama.cpp engines (llama-server, llama-cpp-python) serving the tiny model.
+
+``tiny_model_path``      session: the seeded random-weight GGUF (contracts/engines/tiny_model.py).
+``engine_factory``       function: ``engine_factory("llama_cpp" | "llama_cpp_python", **kwargs)``
+                         starts a server on a free port, waits for real readiness; all stopped
+                         at teardown.
+``llama_cpp_engine``, ``llama_cpp_python_engine``
+                         module-scoped running servers (one per test module and worker).
+
+Without the set-up step (scripts/setup.d/50-llama-cpp.sh) the engine tests skip, naming the step.
+Under CI (``CI=true``) they fail instead: there set-up has run, so a missing engine is a broken
+install, not a choice. ``AIBACKEND_SKIP_LLAMA_CPP=1`` (honoured by set-up too) always skips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts.engines.llama_servers import (
+    EngineKind,
+    EngineServer,
+    engine_unavailable_reason,
+    start_engine,
+)
+from contracts.engines.tiny_model import write_tiny_model
+
+EngineFactory = Callable[..., EngineServer]
+
+
+def require_engine(kind: EngineKind) -> None:
+    """Skip (fail under CI) the calling test when ``kind`` is not installed here."""
+    reason = engine_unavailable_reason(kind)
+    if reason is None:
+        return
+    if os.environ.get("AIBACKEND_SKIP_LLAMA_CPP") != "1" and os.environ.get("CI") == "true":
+        pytest.fail(f"CI ran set-up, yet {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        require_engine("llama_cpp_python")  # gguf comes with the engines' set-up step
+        raise
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny-llama.gguf")
+
+
+def _factory(tmp_path_factory: pytest.TempPathFactory, model: Path) -> tuple[EngineFactory, list[EngineServer]]:
+    started: list[EngineServer] = []
+
+    def start(kind: EngineKind, **kwargs: object) -> EngineServer:
+        require_engine(kind)
+        server = start_engine(kind, model, log_dir=tmp_path_factory.mktemp(f"{kind}-logs"), **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    return start, started
+
+
+@pytest.fixture
+def engine_factory(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Iterator[EngineFactory]:
+    start, started = _factory(tmp_path_factory, tiny_model_path)
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_engine_factory(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Iterator[EngineFactory]:
+    start, started = _factory(tmp_path_factory, tiny_model_path)
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_engine(module_engine_factory: EngineFactory) -> EngineServer:
+    return module_engine_factory("llama_cpp")
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_python_engine(module_engine_factory: EngineFactory) -> EngineServer:
+    return module_engine_factory("llama_cpp_python")
