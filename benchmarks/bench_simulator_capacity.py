@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -57,8 +57,7 @@ async def _raw_server(port: int, ttft_s: float, tpot_s: float) -> None:
 
     class Proto(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.Transport)
-            self.transport = transport
+            self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
             self.buf = b""
             sock = transport.get_extra_info("socket")
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -77,7 +76,7 @@ async def _raw_server(port: int, ttft_s: float, tpot_s: float) -> None:
                 return
             request = json.loads(body[:length])
             self.buf = b""
-            loop.create_task(self.stream(int(request["max_tokens"])))
+            self.task = loop.create_task(self.stream(int(request["max_tokens"])))
 
         async def stream(self, tokens: int) -> None:
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -147,10 +146,9 @@ async def _client(port: int, streams: int, tokens: int, ramp_s: float, timeout_s
             self.sent = 0.0
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.Transport)
-            self.transport = transport
+            self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
             self.sent = time.perf_counter()
-            transport.write(request)
+            self.transport.write(request)
 
         def data_received(self, data: bytes) -> None:
             now = time.perf_counter()
@@ -208,7 +206,7 @@ def _summarise(result: dict[str, Any], ttft_ms: float, tpot_ms: float, tokens: i
             complete += 1
         if times:
             ttft_errors.append((times[0] - record["sent"]) * 1000 - ttft_ms)
-        deviations += [abs((b - a) * 1000 - tpot_ms) for a, b in zip(times, times[1:], strict=False)]
+        deviations += [abs((b - a) * 1000 - tpot_ms) for a, b in itertools.pairwise(times)]
     return {
         "complete": complete, "errors": errors, "gaps": len(deviations),
         "jitter_p50_ms": _percentile(deviations, 50), "jitter_p99_ms": _percentile(deviations, 99),

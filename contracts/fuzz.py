@@ -18,7 +18,6 @@ the project's SSE/NDJSON rules too.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import hypothesis
@@ -28,11 +27,19 @@ from schemathesis import Case, GenerationMode
 
 from contracts.schemas import spec_schemas
 from contracts.specbuilder import spec_path
-from contracts.streaming import NdjsonExpectations, SseExpectations, check_ndjson_stream, check_sse_stream, check_usage
+from contracts.streaming import (
+    NdjsonExpectations,
+    SseExpectations,
+    check_ndjson_stream,
+    check_sse_stream,
+    check_usage,
+)
 from contracts.suite import CheckOutcome, Target
 from contracts.violation import Violation
 
 __all__ = ["fuzz_target", "stream_conformance", "usage_conformance", "violations_for_response"]
+
+AnyCase = Case[Any]
 
 FUZZ_MAX_TOKENS = 4
 MAX_N = 2
@@ -61,22 +68,24 @@ def _clip(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def tame(case: Case, model: str) -> None:
+def tame(case: AnyCase, model: str) -> None:
     """Keep a generated request cheap and aimed at a served model (positive cases only)."""
-    body = case.body
+    body: Any = case.body
     if not isinstance(body, dict):
         return
     if "model" in body:
         body["model"] = model
     if case.path.startswith("/v1/"):
-        if case.path != "/v1/models":
-            body["max_tokens"] = min(body["max_tokens"], FUZZ_MAX_TOKENS) if isinstance(body.get("max_tokens"), int) else FUZZ_MAX_TOKENS
-        if isinstance(body.get("n"), int):
-            body["n"] = min(body["n"], MAX_N)
+        limit = body.get("max_tokens")
+        body["max_tokens"] = min(limit, FUZZ_MAX_TOKENS) if isinstance(limit, int) else FUZZ_MAX_TOKENS
+        n = body.get("n")
+        if isinstance(n, int):
+            body["n"] = min(n, MAX_N)
     elif case.path == "/completion":
         body["n_predict"] = FUZZ_MAX_TOKENS
     elif case.path in NDJSON_PATHS:
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        options = body.get("options")
+        options = options if isinstance(options, dict) else {}
         options["num_predict"] = FUZZ_MAX_TOKENS
         body["options"] = options
 
@@ -162,8 +171,8 @@ def _stream_violations(provider_type: str, path: str, body: dict[str, Any], head
     endpoint = f"POST {path}"
     if path in NDJSON_PATHS:
         key, chunk, final = NDJSON_PATHS[path]
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
-        limit = options.get("num_predict")
+        options: Any = body.get("options")
+        limit = options.get("num_predict") if isinstance(options, dict) else None
         ndjson = NdjsonExpectations(
             num_predict=limit if isinstance(limit, int) else None,
             content_key="message" if key == "message" else "response",
@@ -172,10 +181,11 @@ def _stream_violations(provider_type: str, path: str, body: dict[str, Any], head
         )
         return check_ndjson_stream(content, headers, endpoint, ndjson)
     kind, chunk_schema = SSE_PATHS[path]
-    options = body.get("stream_options")
-    include_usage = isinstance(options, dict) and options.get("include_usage") is True and provider_type != "llama_cpp_python"
+    stream_options: Any = body.get("stream_options")
+    include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True and provider_type != "llama_cpp_python"
     limit = body.get("max_tokens")
-    n = body.get("n") if isinstance(body.get("n"), int) and provider_type not in ("llama_cpp", "llama_cpp_python") else 1
+    requested_n = body.get("n")
+    n = requested_n if isinstance(requested_n, int) and provider_type not in ("llama_cpp", "llama_cpp_python") else 1
     sse = SseExpectations(
         kind="chat" if kind == "chat" else "completion",
         include_usage=include_usage,
@@ -207,7 +217,7 @@ def _run_operation(operation: Any, target: Target, model: str, mode: GenerationM
     )
     @hypothesis.seed(seed)
     @hypothesis.given(operation.as_strategy(generation_mode=mode))
-    def exercise(case: Case) -> None:
+    def exercise(case: AnyCase) -> None:
         if positive:
             tame(case, model)
         response = case.call(base_url=target.base_url, headers=headers, timeout=timeout)
@@ -234,7 +244,7 @@ def fuzz_target(target: Target, model: str, *, examples: int = 5, seed: int = 0,
     schema = schemathesis.openapi.from_path(str(spec_path(target.type)))
     outcomes = []
     for result in schema.get_all_operations():
-        operation = result.ok()
+        operation = result.ok()  # type: ignore[union-attr]  # our own specs always load
         modes = [GenerationMode.POSITIVE]
         if operation.method.upper() == "POST":
             modes.append(GenerationMode.NEGATIVE)
@@ -252,7 +262,7 @@ def _raise_for(found: list[Violation]) -> None:
         raise AssertionError("\n".join(str(v) for v in found))
 
 
-def _provider_type(case: Case) -> str | None:
+def _provider_type(case: AnyCase) -> str | None:
     title = str(case.operation.schema.raw_schema.get("info", {}).get("title", ""))
     return TITLES.get(title)
 
@@ -267,15 +277,12 @@ TITLES = {
 }
 
 
-def _body_of(case: Case) -> Any:
+def _body_of(case: AnyCase) -> Any:
     return case.body if isinstance(case.body, dict) else None
 
 
-CheckFn = Callable[[Any, Any, Case], None]
-
-
 @schemathesis.check
-def stream_conformance(ctx: Any, response: Any, case: Case) -> None:
+def stream_conformance(ctx: Any, response: Any, case: AnyCase) -> None:
     """SSE / NDJSON framing, chunks, [DONE] / done line, finish_reason, usage: contracts/streaming.py."""
     provider_type = _provider_type(case)
     body = _body_of(case)
@@ -288,7 +295,7 @@ def stream_conformance(ctx: Any, response: Any, case: Case) -> None:
 
 
 @schemathesis.check
-def usage_conformance(ctx: Any, response: Any, case: Case) -> None:
+def usage_conformance(ctx: Any, response: Any, case: AnyCase) -> None:
     """total_tokens = prompt + completion and completion_tokens <= max_tokens on JSON completions."""
     body = _body_of(case)
     if response.status_code != 200 or not case.path.startswith("/v1/") or case.path == "/v1/models":

@@ -6,7 +6,7 @@ import functools
 import re
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs in constraints.txt
 import yaml
 
 from contracts.specbuilder import PROVIDER_TYPES, spec_path
@@ -18,11 +18,13 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 _FORMATS = jsonschema.FormatChecker(formats=())
 
 
-@_FORMATS.checks("date-time")
 def _is_datetime(value: object) -> bool:
     # jsonschema only checks date-time with an optional package; Ollama's nanosecond timestamps
     # (9 fractional digits) are valid RFC 3339, which datetime.fromisoformat rejects on 3.11.
     return not isinstance(value, str) or bool(_RFC3339.match(value))
+
+
+_FORMATS.checks("date-time")(_is_datetime)
 
 
 @functools.cache

@@ -561,7 +561,8 @@ def build_ollama() -> Schema:
             {"model": NONEMPTY, "messages": {"type": "array", "minItems": 1, "items": ref("Message")}},
             {**request_common, "tools": {"type": "array"}},
         ),
-        "GenerateRequest": obj({"model": NONEMPTY, "prompt": STR}, {**request_common, "system": STR, "raw": {"type": "boolean"}}),
+        # An empty prompt (or no messages) only loads the model: a different, bodiless answer.
+        "GenerateRequest": obj({"model": NONEMPTY, "prompt": NONEMPTY}, {**request_common, "system": STR, "raw": {"type": "boolean"}}),
         "ChatChunk": obj({**common, "message": message, "done": {"const": False}}),
         "ChatFinal": obj({**common, "message": message, **final_fields}),
         "GenerateChunk": obj({**common, "response": STR, "done": {"const": False}}),

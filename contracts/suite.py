@@ -255,6 +255,22 @@ def check_completion_stream_usage(probe: Probe) -> list[Violation]:
     return _stream(probe, "/v1/completions", _stream_body(probe, completion_body, True), "completion", True)
 
 
+def check_llama_native_completion(probe: Probe) -> list[Violation]:
+    """llama-server's own POST /completion: {content, stop, stop_type, timings, tokens_predicted}."""
+    endpoint = "POST /completion"
+    response = probe.request("POST", "/completion", body={"prompt": PROMPT, "n_predict": MAX_TOKENS})
+    found = _expect_status("completion-schema", endpoint, response, 200, "with a NativeCompletion")
+    if found:
+        return found
+    found += check_json_content_type(response.headers, endpoint)
+    document = _json(response)
+    found += _schema_violations(probe, "completion-schema", endpoint, "NativeCompletion", document)
+    predicted = document.get("tokens_predicted") if isinstance(document, dict) else None
+    if isinstance(predicted, int) and predicted > MAX_TOKENS:
+        found.append(Violation("max-tokens", endpoint, f"tokens_predicted <= n_predict = {MAX_TOKENS}", f"tokens_predicted = {predicted}"))
+    return found
+
+
 def _expect_error(
     probe: Probe,
     rule: str,
@@ -518,6 +534,12 @@ CHECKS: tuple[Check, ...] = (
     _check("models", OPENAI_LIKE, ("models-schema", "json-content-type"), check_models),
     _check("chat", OPENAI_LIKE, ("chat-schema", "json-content-type", "usage-arithmetic", "max-tokens"), check_chat),
     _check("completion", OPENAI_LIKE, ("completion-schema", "json-content-type", "usage-arithmetic", "max-tokens"), check_completion),
+    _check(
+        "native-completion",
+        {"llama_cpp"},
+        ("completion-schema", "json-content-type", "max-tokens"),
+        check_llama_native_completion,
+    ),
     _check("chat-stream", OPENAI_LIKE, STREAM_RULES, check_chat_stream),
     _check("chat-stream-usage", OPENAI_LIKE - IGNORES_STREAM_OPTIONS, STREAM_RULES, check_chat_stream_usage),
     _check("completion-stream", OPENAI_LIKE, STREAM_RULES, check_completion_stream),

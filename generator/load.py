@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from generator.diagnostics import Diagnostic, errors_of
+from generator.diagnostics import Diagnostic, errors_of, sort_diagnostics
 from generator.models import GatewayFile, MappingsFile, ProviderBase, ProvidersFile
 from generator.providers import REGISTRY
 from generator.yamlsource import KeyPath, LineMap, ParsedYaml, format_path, read_yaml_file
@@ -280,7 +280,7 @@ def load_sources(config_dir: Path) -> LoadResult:
         if result is not None:
             parsed[role] = result
     if errors_of(diagnostics):
-        return LoadResult(None, diagnostics)
+        return LoadResult(None, sort_diagnostics(diagnostics))
 
     providers, problems = _parse_providers(parsed["providers"])
     diagnostics.extend(problems)
@@ -291,7 +291,7 @@ def load_sources(config_dir: Path) -> LoadResult:
         gateway, problems = _parse_model(parsed["gateway"], GatewayFile)
         diagnostics.extend(problems)
     if providers is None or not isinstance(mappings, MappingsFile) or not isinstance(gateway, GatewayFile):
-        return LoadResult(None, diagnostics)
+        return LoadResult(None, sort_diagnostics(diagnostics))
     files = {role: _display(path) for role, path in paths.items()}
     sources = Sources(
         config_dir=config_dir,

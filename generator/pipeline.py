@@ -87,5 +87,5 @@ def build(
     result.diagnostics = sort_diagnostics(result.diagnostics)
     if render and result.ok:
         result.config = render_config(sources, routes)
-        result.text = render_text(sources, routes, git_commit=commit if commit is not None else git_commit(config_dir))
+        result.text = render_text(sources, result.config, git_commit=commit if commit is not None else git_commit(config_dir))
     return result

@@ -6,7 +6,10 @@ files, never by hashing). No I/O here; ``generator.store`` writes the result.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +17,7 @@ import yaml
 
 from generator import __version__
 from generator.load import Sources
-from generator.models import GatewayFile
+from generator.models import GatewayFile, ModelSpec
 from generator.providers import REGISTRY
 from generator.routing import Deployment, Group, RouteTable
 
@@ -36,10 +39,12 @@ class Metadata:
     body_sha256: str
 
 
-def _deployment_entry(sources: Sources, group: Group, deployment: Deployment) -> dict[str, Any]:
+def _deployment_entry(
+    sources: Sources, group: Group, deployment: Deployment, models: dict[tuple[str, str], ModelSpec]
+) -> dict[str, Any]:
     provider = sources.providers.providers[deployment.provider]
     provider_type = REGISTRY[provider.type]
-    model = next(m for m in provider.models if m.name == deployment.backend_model)
+    model = models[(deployment.provider, deployment.backend_model)]
     params = provider_type.litellm_params(provider, model)
     type_limits = sources.gateway.rate_limit_defaults.get(provider.type)
     rpm = group.rpm if group.rpm is not None else (type_limits.rpm if type_limits else None)
@@ -114,10 +119,15 @@ def _litellm_settings(gateway: GatewayFile) -> dict[str, Any]:
 
 
 def render_config(sources: Sources, routes: RouteTable) -> dict[str, Any]:
+    models = {
+        (name, model.name): model
+        for name, provider in sources.providers.providers.items()
+        for model in reversed(provider.models)  # the first entry wins, as in routing
+    }
     model_list: list[dict[str, Any]] = []
     for group in routes.groups.values():
         for deployment in group.deployments:
-            model_list.append(_deployment_entry(sources, group, deployment))
+            model_list.append(_deployment_entry(sources, group, deployment, models))
     if routes.catch_all is not None:
         model_list.append(_catch_all_entry(sources, routes.catch_all))
     return {
@@ -128,15 +138,74 @@ def render_config(sources: Sources, routes: RouteTable) -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style, indented sequences (yamllint's default 'indentation' rule)."""
+_RESOLVER = yaml.resolver.Resolver()
+_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./@+~-]*(?::[A-Za-z0-9_./@+~-]+)*$")
+_STR_TAG = "tag:yaml.org,2002:str"
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
+
+@functools.lru_cache(maxsize=65536)
+def _plain_or_quoted(text: str) -> str:
+    if _PLAIN.match(text) and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG:
+        return text
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid double-quoted YAML scalar
+
+
+def _scalar(value: Any) -> str:
+    """One scalar in YAML: plain where that reads back as the same string, else JSON-quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if value is None:
+        return "null"
+    return _plain_or_quoted(str(value))
+
+
+def _emit(value: Any, indent: int, out: list[str]) -> None:
+    """Block-style YAML for the generated config's shapes (dicts, lists, scalars).
+
+    A small emitter of our own: PyYAML's pure-Python dumper took most of the time of a 16k-model
+    compile, and its output here is fixed enough to state exactly (sequences indented, as
+    yamllint wants). Round-tripping through ``yaml.safe_load`` is tested.
+    """
+    pad = " " * indent
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                out.append(f"{pad}{_scalar(key)}:\n")
+                _emit(item, indent + 2, out)
+            else:
+                out.append(f"{pad}{_scalar(key)}: {_inline_empty(item)}\n")
+        return
+    for item in value:
+        if isinstance(item, dict) and item:
+            first = True
+            for key, sub in item.items():
+                lead = f"{pad}- " if first else f"{pad}  "
+                first = False
+                if isinstance(sub, (dict, list)) and sub:
+                    out.append(f"{lead}{_scalar(key)}:\n")
+                    _emit(sub, indent + 4, out)
+                else:
+                    out.append(f"{lead}{_scalar(key)}: {_inline_empty(sub)}\n")
+        elif isinstance(item, list) and item:
+            raise ValueError("nested sequences are not part of the generated config's shape")
+        else:
+            out.append(f"{pad}- {_inline_empty(item)}\n")
+
+
+def _inline_empty(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return _scalar(value)
 
 
 def _dump(data: dict[str, Any]) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=78)
+    out: list[str] = []
+    _emit(data, 0, out)
+    return "".join(out)
 
 
 def body_of(text: str) -> str:
@@ -145,8 +214,8 @@ def body_of(text: str) -> str:
     return text[index + 1 :] if index >= 0 else text
 
 
-def render_text(sources: Sources, routes: RouteTable, *, git_commit: str) -> str:
-    body = "---\n" + _dump(render_config(sources, routes))
+def render_text(sources: Sources, config: dict[str, Any], *, git_commit: str) -> str:
+    body = "---\n" + _dump(config)
     lines = [*_HEADER, "#", f"# generator: aibackend {__version__}", f"# git-commit: {git_commit}", "# sources:"]
     for display, digest in sorted(sources.hashes.items()):
         name = display.rsplit("/", 1)[-1]

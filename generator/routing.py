@@ -73,6 +73,10 @@ class _Resolver:
         self.table = RouteTable()
         # names that exist only behind disabled/template providers (or aliases onto them)
         self.unavailable: dict[str, str] = {}
+        # provider -> {model name: index in its list}: membership tests stay O(1) at 16k models
+        self.served: dict[str, dict[str, int]] = {
+            name: {m.name: i for i, m in reversed(list(enumerate(p.models)))} for name, p in self.providers.items()
+        }
 
     # -- diagnostics ------------------------------------------------------------------------------
     def report(
@@ -105,7 +109,9 @@ class _Resolver:
         for provider_name, provider in self.providers.items():
             for model in provider.models:
                 if provider.is_active:
-                    served_by.setdefault(model.name, []).append(provider_name)
+                    owners = served_by.setdefault(model.name, [])
+                    if provider_name not in owners:  # a duplicate entry is reported by layer 3
+                        owners.append(provider_name)
                 else:
                     self.unavailable.setdefault(model.name, f"{provider.status} provider `{provider_name}`")
         for name, owners in served_by.items():
@@ -113,7 +119,7 @@ class _Resolver:
             self.table.groups[name] = Group(name, "model", [Deployment(owner, name) for owner in owners])
             if len(owners) > 1:
                 first = owners[0]
-                index = self.providers[first].model_names().index(name)
+                index = self.served[first][name]
                 self.report(
                     "ambiguous-model",
                     f"model `{name}` is served by several active providers ({', '.join(owners)}); "
@@ -158,7 +164,7 @@ class _Resolver:
                 existing = self.table.groups.get(name)
                 if existing is not None and existing.kind == "pattern":
                     continue  # an earlier pattern already claimed it
-                if name not in provider.model_names() and not REGISTRY[provider.type].serves_any_model:
+                if name not in self.served[rule.provider] and not REGISTRY[provider.type].serves_any_model:
                     self.report(
                         "pattern-target-missing",
                         f"pattern {rule.pattern!r} routes `{name}` to `{rule.provider}`, which does not list it",
@@ -178,8 +184,8 @@ class _Resolver:
             if not self._provider_ok(match.provider, "mappings", (*where, "provider"), allow_inactive=True):
                 continue
             provider = self.providers[match.provider]
-            served = provider.model_names()
-            if match.backend_model not in served:
+            if match.backend_model not in self.served[match.provider]:
+                served = provider.model_names()
                 close = suggest(match.backend_model, served)
                 self.report(
                     "unknown-backend-model",

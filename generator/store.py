@@ -26,9 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from generator.errors import StoreError
+from generator.errors import StoreError, UsageError
 
 __all__ = [
     "BACKUPS_DIR",
@@ -40,6 +38,7 @@ __all__ = [
     "install",
     "list_backups",
     "output_path",
+    "require_directory",
     "rollback",
     "verify_generated",
     "write_atomic",
@@ -50,8 +49,6 @@ GENERATED_MARKER = "# AUTO-GENERATED"
 BACKUPS_DIR = "backups"
 DEFAULT_KEEP = 10
 _NEW_FILE_MODE = 0o644
-# libyaml's loader when present: verifying a 16k-model backup should not take seconds.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Compact, sortable as text, and microseconds so two generates in one second never collide.
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _TIMESTAMP_PATTERN = r"\d{8}T\d{6}\.\d{6}Z"
@@ -60,6 +57,15 @@ _TIMESTAMP_PATTERN = r"\d{8}T\d{6}\.\d{6}Z"
 def output_path(config_dir: Path, output: Path | None = None) -> Path:
     """The generated file: ``--output`` when given, else ``<config-dir>/litellm-unified.yaml``."""
     return output if output is not None else config_dir / GENERATED_NAME
+
+
+def require_directory(path: Path) -> None:
+    """The directory of the generated file must exist: a typo in --config-dir is exit 2, not 'no backups'."""
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"directory {path.parent} does not exist",
+            hint="pass --config-dir DIR (default: config/) or --output FILE naming the generated config",
+        )
 
 
 @dataclass(frozen=True)
@@ -291,7 +297,7 @@ def list_backups(path: Path) -> list[Backup]:
 
 
 def find_backup(path: Path, name: str | None = None) -> Backup:
-    """The backup called ``name`` (with or without ``.yaml``), or the newest when ``name`` is None."""
+    """The backup called ``name`` (with or without ``.yaml``, or its path), else the newest."""
     backups = list_backups(path)
     if not backups:
         raise StoreError(
@@ -301,13 +307,19 @@ def find_backup(path: Path, name: str | None = None) -> Backup:
     if name is None:
         return backups[0]
     for backup in backups:
-        if name in (backup.name, backup.name.removesuffix(".yaml")):
+        if name in (backup.name, backup.name.removesuffix(".yaml")) or _is_path_of(name, backup):
             return backup
     available = ", ".join(backup.name for backup in backups)
     raise StoreError(
         f"no backup named {name!r} in {_backups_dir(path)}",
         hint=f"the backups are (newest first): {available}",
     )
+
+
+def _is_path_of(name: str, backup: Backup) -> bool:
+    # `generate` prints the backup's path; pasting that path must work as well as the name.
+    candidate = Path(name)
+    return candidate.name == backup.name and candidate.resolve() == backup.path.resolve()
 
 
 def _new_backup_path(target: Path, existing: list[Backup]) -> tuple[Path, datetime]:
@@ -326,7 +338,6 @@ def _make_backup(target: Path, data: bytes, dir_fd: int) -> Backup:
         if not directory.is_dir():
             directory.mkdir()
             _fsync_directory(dir_fd)  # the new directory entry must survive a crash too
-        _remove_stale_temps(directory, _backup_name(target))
         with _open_directory(directory) as backups_fd:
             _replace_atomically(backup_path, data, backups_fd)
     except OSError as exc:
@@ -419,8 +430,12 @@ def verify_generated(data: bytes) -> str | None:
         # Every generated file ends with a newline (yamllint's rule): a missing one means the
         # copy was cut off.
         return "it does not end with a newline (truncated?)"
+    import yaml  # only rollback needs it: keeps `aibackend --help` and `backups` light
+
+    # libyaml's loader when present: verifying a 16k-model backup should not take seconds.
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        loaded = yaml.load(text, Loader=_SafeLoader)
+        loaded = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -40,10 +40,9 @@ def _gaps(rate: float, arrival: str, burstiness: float, rng: random.Random) -> I
 
 def arrival_offsets(rate: float, arrival: str = "poisson", burstiness: float = 1.0, seed: int = 0) -> Iterator[float]:
     """Intended send times in seconds from the start; the first request goes at 0."""
-    t = 0.0
-    for gap in itertools.chain([0.0], _gaps(rate, arrival, burstiness, random.Random(seed))):
-        t += gap
-        yield t
+    gaps = _gaps(rate, arrival, burstiness, random.Random(seed))
+    next(itertools.islice(_gaps(rate, arrival, burstiness, random.Random(seed)), 1))  # validate now, not lazily
+    return itertools.accumulate(itertools.chain([0.0], gaps))
 
 
 def worker_offsets(

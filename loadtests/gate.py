@@ -92,7 +92,7 @@ def load_thresholds(path: Path, known: set[str]) -> list[tuple[str, str, float, 
             close = sorted(k for k in known if str(name).split("_")[-2:] == k.split("_")[-2:])[:5]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise GateConfigError(f"{where}: unknown figure {name!r}{hint}; gates name report figures such as "
-                                  "p99_ttft_ms, median_tpot_ms, failed_ratio, output_throughput, errors.http_5xx")
+                                  "p99_ttft_ms, median_tpot_ms, failed_ratio, output_throughput, errors.http_5xx (request_goodput needs --slo)")
         if not isinstance(spec, dict) or not spec or set(spec) - {"max", "min"}:
             raise GateConfigError(f"{where}: {name}: expected {{max: N}} and/or {{min: N}}, got {spec!r}")
         for bound, value in spec.items():

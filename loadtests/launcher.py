@@ -47,10 +47,7 @@ def _base(run: LocustRun) -> list[str]:
 
 
 def _master_argv(run: LocustRun, master_port: int) -> list[str]:
-    argv = _base(run) + [
-        "--headless", "--host", run.host, "-u", str(run.users), "-r", f"{run.spawn_rate:g}",
-        "--only-summary", "--llm-report", str(run.report), *run.options,
-    ]
+    argv = [*_base(run), "--headless", "--host", run.host, "-u", str(run.users), "-r", f"{run.spawn_rate:g}", "--only-summary", "--llm-report", str(run.report), *run.options]
     if run.run_time:
         argv += ["-t", f"{run.run_time:g}s"]
     if run.stop_timeout:
@@ -62,7 +59,7 @@ def _master_argv(run: LocustRun, master_port: int) -> list[str]:
 
 
 def _worker_argv(run: LocustRun, master_port: int) -> list[str]:
-    return _base(run) + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    return [*_base(run), "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
 
 
 def _pump(stream: TextIO, log: TextIO, echo: Callable[[str], None], lock: threading.Lock) -> None:
@@ -115,5 +112,8 @@ def run_locust(run: LocustRun, *, echo: Callable[[str], None] = print) -> tuple[
                             pass
             for t in threads:
                 t.join(timeout=5)
+            for proc in procs:
+                if proc.stdout is not None:
+                    proc.stdout.close()
     report = json.loads(run.report.read_text(encoding="utf-8")) if run.report.exists() else None
     return code, report, log_path

@@ -8,6 +8,7 @@ excludes ramp-up and drain; the report says which window was used and why.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ def per_request(record: RequestRecord, origin_ns: int) -> PerRequest:
     if record.first_token_ns is not None and record.last_token_ns is not None and n > 1:
         tpot = (record.last_token_ns - record.first_token_ns) / (n - 1) / NS_PER_MS
     chunks = record.token_chunk_ns
-    itl = [(b - a) / NS_PER_MS for a, b in zip(chunks, chunks[1:], strict=False)]
+    itl = [(b - a) / NS_PER_MS for a, b in itertools.pairwise(chunks)]
     return PerRequest(ttfb=ttfb, ttft=ttft, e2el=(end - origin_ns) / NS_PER_MS, tpot=tpot, itl=itl)
 
 

@@ -15,13 +15,20 @@ import json
 import sys
 from typing import Any
 
-import gevent
+import gevent  # type: ignore[import-untyped]
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests import users
-from loadtests.gate import GateConfigError, GateResult, check_baseline, check_thresholds, load_baseline, parse_percent
+from loadtests.gate import (
+    GateConfigError,
+    GateResult,
+    check_baseline,
+    check_thresholds,
+    load_baseline,
+    parse_percent,
+)
 from loadtests.metrics import aggregate
 from loadtests.report import build_report, write_outputs
 from loadtests.runtime import RunContext
@@ -48,7 +55,6 @@ def say(text: str) -> None:
     print(f"{PROGRESS_PREFIX} {text}", file=sys.stderr, flush=True)
 
 
-@events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     add_locust_arguments(parser)
 
@@ -57,7 +63,6 @@ def _settings(environment: Environment) -> LoadSettings:
     return LoadSettings.from_options(environment.parsed_options)
 
 
-@events.init.add_listener
 def _init(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
@@ -66,7 +71,6 @@ def _init(environment: Environment, **_: Any) -> None:
         _extend_web_ui(environment)
 
 
-@events.test_start.add_listener
 def _test_start(environment: Environment, **_: Any) -> None:
     settings = _settings(environment)
     STATE.settings = settings
@@ -114,14 +118,12 @@ def _on_worker_done(environment: Environment, msg: Any, **_: Any) -> None:
         gevent.spawn(_finish_run, environment)
 
 
-@events.report_to_master.add_listener
 def _report_to_master(client_id: str, data: dict[str, Any]) -> None:
     ctx = users.CONTEXT.get("run")
     if ctx is not None:
         data["llm_records"] = [r.to_dict() for r in ctx.take_pending()]
 
 
-@events.worker_report.add_listener
 def _worker_report(client_id: str, data: dict[str, Any]) -> None:
     STATE.records.extend(RequestRecord.from_dict(d) for d in data.get("llm_records", ()))
 
@@ -152,7 +154,6 @@ def _progress(environment: Environment) -> None:
             f"+{len(recent) / settings.progress:.1f} req/s  TTFT median (last {settings.progress:g} s) {med}")
 
 
-@events.quitting.add_listener
 def _quitting(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner) or STATE.reported or STATE.settings is None:
         return
@@ -221,7 +222,8 @@ def _extend_web_ui(environment: Environment) -> None:
     from flask import Response, request
 
     web_ui = environment.web_ui
-    assert web_ui is not None
+    assert web_ui is not None and web_ui.app is not None
+    app = web_ui.app
     web_ui.template_args["extended_tabs"] = [{"title": "LLM metrics", "key": "llm"}]
     web_ui.template_args["extended_tables"] = [{
         "key": "llm",
@@ -245,7 +247,6 @@ def _extend_web_ui(environment: Environment) -> None:
                 out.append({"metric": f"{key} (/s)", "mean": round(f[key], 2), "median": "", "p90": "", "p99": ""})
         return out
 
-    @web_ui.app.after_request
     def _llm_stats(response: Response) -> Response:
         if request.path != "/stats/requests" or not response.is_json:
             return response
@@ -254,6 +255,16 @@ def _extend_web_ui(environment: Environment) -> None:
         response.set_data(json.dumps(data))
         return response
 
-    @web_ui.app.route("/llm")
     def _llm_json() -> Response:
         return Response(json.dumps(figures(), indent=2), mimetype="application/json")
+
+    app.after_request(_llm_stats)
+    app.add_url_rule("/llm", "llm_figures", _llm_json)
+
+
+events.init_command_line_parser.add_listener(_options)  # type: ignore[no-untyped-call]
+events.init.add_listener(_init)  # type: ignore[no-untyped-call]
+events.test_start.add_listener(_test_start)  # type: ignore[no-untyped-call]
+events.report_to_master.add_listener(_report_to_master)  # type: ignore[no-untyped-call]
+events.worker_report.add_listener(_worker_report)  # type: ignore[no-untyped-call]
+events.quitting.add_listener(_quitting)  # type: ignore[no-untyped-call]

@@ -19,13 +19,7 @@ __all__ = ["DEFAULT_PROMPT_FILE", "Prompt", "PromptFileError", "PromptSource", "
 
 DEFAULT_PROMPT_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "prompts" / "chat-short.jsonl"
 
-_VOCABULARY = (
-    "the model server answer token stream request gateway latency cache queue batch river mountain "
-    "garden window signal memory number letter engine planet ocean forest bridge market music paper "
-    "silver yellow quiet rapid gentle simple modern ancient bright narrow open careful useful "
-    "write explain compare describe measure build read send count start stop wait learn think "
-    "under over between through after before during without within across around about"
-).split()
+_VOCABULARY = ["the", "model", "server", "answer", "token", "stream", "request", "gateway", "latency", "cache", "queue", "batch", "river", "mountain", "garden", "window", "signal", "memory", "number", "letter", "engine", "planet", "ocean", "forest", "bridge", "market", "music", "paper", "silver", "yellow", "quiet", "rapid", "gentle", "simple", "modern", "ancient", "bright", "narrow", "open", "careful", "useful", "write", "explain", "compare", "describe", "measure", "build", "read", "send", "count", "start", "stop", "wait", "learn", "think", "under", "over", "between", "through", "after", "before", "during", "without", "within", "across", "around", "about"]
 
 
 class PromptFileError(ValueError):
@@ -51,7 +45,7 @@ def load_prompt_file(path: Path) -> list[tuple[str, str, int | None]]:
             continue
         try:
             obj = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise PromptFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
         if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) or not obj["prompt"]:
             raise PromptFileError(f'{path}:{number}: each line must be an object with a non-empty "prompt" string')
@@ -83,5 +77,5 @@ class PromptSource:
             row_id, text, max_tokens = self._rows[self._order[index % len(self._rows)]]
             return Prompt(row_id, text, len(text.split()), max_tokens or self.max_tokens)
         rng = random.Random(self.seed * 1_000_003 + index)
-        words = [rng.choice(_VOCABULARY) for _ in range(self.prompt_tokens)]
+        words = rng.choices(_VOCABULARY, k=self.prompt_tokens)
         return Prompt(f"synthetic-{index}", " ".join(words), self.prompt_tokens, self.max_tokens)

@@ -8,8 +8,18 @@ in, :class:`Chunk` out) so the users stay small and the rules are unit-tested wi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+try:  # orjson parses a chunk several times faster; the stdlib is the fallback
+    import orjson
+
+    _loads: Callable[[bytes | str], Any] = orjson.loads
+    _DecodeError: type[Exception] = orjson.JSONDecodeError
+except ImportError:  # pragma: no cover
+    _loads = json.loads
+    _DecodeError = ValueError
 
 __all__ = ["APIS", "Chunk", "ProtocolError", "build_request", "parse_full_body", "parse_stream_line"]
 
@@ -127,8 +137,8 @@ def _error_text(error: Any) -> str:
 
 def _load(payload: bytes | str) -> dict[str, Any]:
     try:
-        obj = json.loads(payload)
-    except ValueError as exc:
+        obj = _loads(payload)
+    except _DecodeError as exc:
         raise ProtocolError(f"invalid JSON in stream: {str(payload)[:80]!r}") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(f"stream item is not a JSON object: {str(payload)[:80]!r}")

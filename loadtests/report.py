@@ -20,7 +20,8 @@ from loadtests import svg
 from loadtests.metrics import NS_PER_MS, NS_PER_S, aggregate, per_request
 from loadtests.timing import ERROR_CLASSES, RequestRecord
 
-__all__ = ["CSV_COLUMNS", "build_report", "csv_text", "html_text", "known_figures", "sibling_paths", "write_outputs"]
+__all__ = ["CSV_COLUMNS", "build_report", "csv_text", "html_text", "known_figures", "load_records",
+           "records_path", "sibling_paths", "write_outputs"]
 
 CSV_COLUMNS = (
     "request_id", "worker", "user", "api", "stream", "status", "error_class", "error",
@@ -51,11 +52,21 @@ def known_figures(slo: dict[str, float] | None = None) -> set[str]:
     """The figure names a gate may use (those of a report of a run with these SLOs)."""
     from loadtests.gate import numeric_figures
 
-    return set(numeric_figures(build_report([], {}, open_loop=False, slo=slo or {"ttft": 1.0})))
+    return set(numeric_figures(build_report([], {}, open_loop=False, slo=slo or None)))
 
 
 def sibling_paths(report_path: Path) -> tuple[Path, Path]:
     return report_path.with_suffix(".csv"), report_path.with_suffix(".html")
+
+
+def records_path(report_path: Path) -> Path:
+    """Raw records, one JSON object per line: re-aggregate them, or check them against a server's truth."""
+    return report_path.with_suffix(".records.jsonl")
+
+
+def load_records(path: Path) -> list[RequestRecord]:
+    with path.open(encoding="utf-8") as handle:
+        return [RequestRecord.from_dict(json.loads(line)) for line in handle if line.strip()]
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -187,4 +198,6 @@ def write_outputs(report_path: Path, report: dict[str, Any], records: Sequence[R
     _atomic_write(report_path, json.dumps(report, indent=2, sort_keys=False) + "\n")
     _atomic_write(csv_path, csv_text(records, open_loop=open_loop))
     _atomic_write(html_path, html_text(report, records, open_loop=open_loop))
-    return [report_path, csv_path, html_path]
+    raw = records_path(report_path)
+    _atomic_write(raw, "".join(json.dumps(r.to_dict(), separators=(",", ":")) + "\n" for r in records))
+    return [report_path, csv_path, html_path, raw]

@@ -72,9 +72,11 @@ class RunContext:
         if self.dispenser is not None:
             intended = self.dispenser.next()
             if intended is None:
-                return self._exhaust()
+                self._exhaust()
+                return None
         elif not self.budget.take():
-            return self._exhaust()
+            self._exhaust()
+            return None
         index = next(self._local_seq) * self.worker_count + self.worker_index
         # Counted from now, not from the send: a user sleeping until its intended start is busy.
         self.in_flight += 1
@@ -83,7 +85,6 @@ class RunContext:
     def _exhaust(self) -> None:
         self.exhausted = True
         self._check_finished()
-        return None
 
     def end(self, record: RequestRecord) -> None:
         """Every ``Work`` handed out comes back here exactly once, as its record."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = ["histogram", "lines", "scatter"]
 
@@ -77,7 +77,7 @@ def _xy(x: float, y: float, x0: float, x1: float, y0: float, y1: float) -> tuple
     return (L + (W - L - R) * (x - x0) / (x1 - x0), H - B - (H - T - B) * (y - y0) / (y1 - y0))
 
 
-def scatter(series: dict[str, Sequence[tuple[float, float]]], title: str, xlabel: str, ylabel: str,
+def scatter(series: Mapping[str, Sequence[tuple[float, float]]], title: str, xlabel: str, ylabel: str,
             max_points: int = 3000) -> str:
     points = [p for s in series.values() for p in s]
     if not points:
@@ -93,7 +93,7 @@ def scatter(series: dict[str, Sequence[tuple[float, float]]], title: str, xlabel
     return _frame(title, xlabel, ylabel, x0, x1, y0, y1, "".join(body), list(series))
 
 
-def lines(series: dict[str, Sequence[tuple[float, float]]], title: str, xlabel: str, ylabel: str,
+def lines(series: Mapping[str, Sequence[tuple[float, float]]], title: str, xlabel: str, ylabel: str,
           shade: tuple[float, float] | None = None) -> str:
     points = [p for s in series.values() for p in s]
     if not points:

@@ -20,13 +20,19 @@ import uuid
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import gevent
+import gevent  # type: ignore[import-untyped]
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from locust import User, constant, task
 from locust.exception import StopUser
 
-from loadtests.protocols import ProtocolError, build_request, endpoint_path, parse_full_body, parse_stream_line
+from loadtests.protocols import (
+    ProtocolError,
+    build_request,
+    endpoint_path,
+    parse_full_body,
+    parse_stream_line,
+)
 from loadtests.runtime import RunContext, Work
 from loadtests.timing import RequestRecord, now_ns
 

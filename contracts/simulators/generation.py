@@ -21,9 +21,8 @@ def completion_length(*, natural: int, max_tokens: int | None, ignore_eos: bool,
                       exceed_by: int = 0) -> tuple[int, str]:
     """(tokens, finish_reason) for a request: EOS after ``natural`` tokens unless cut by max_tokens."""
     length = max(natural, min_tokens)
-    if max_tokens is not None and max_tokens > 0:
-        if ignore_eos or max_tokens < length:
-            return max_tokens + exceed_by, "length"
+    if max_tokens is not None and max_tokens > 0 and (ignore_eos or max_tokens < length):
+        return max_tokens + exceed_by, "length"
     return length, "stop"
 
 

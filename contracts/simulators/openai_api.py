@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,9 +257,12 @@ def _validated(call: Call, flavor: Flavor, kind: str) -> tuple[dict[str, Any] | 
         body = _parse_body(call, flavor)
     except _Invalid as invalid:
         return None, _reject(call, flavor, invalid) or error_reply(call, flavor.name, 400, invalid.message)
-    checks = [lambda: _check_model(body, flavor)]
-    checks.append((lambda: _check_messages(body, flavor)) if kind == "chat" else (lambda: _check_prompt(body, flavor)))
-    checks += [lambda: _check_params(body, flavor, kind), lambda: _check_stream_options(body, flavor)]
+    checks: list[Callable[[], None]] = [
+        lambda: _check_model(body, flavor),
+        (lambda: _check_messages(body, flavor)) if kind == "chat" else (lambda: _check_prompt(body, flavor)),
+        lambda: _check_params(body, flavor, kind),
+        lambda: _check_stream_options(body, flavor),
+    ]
     for check in checks:
         try:
             check()
@@ -294,7 +298,7 @@ def _resolve_model(call: Call, flavor: Flavor, body: dict[str, Any]) -> tuple[st
 
 def _max_tokens(body: dict[str, Any], flavor: Flavor) -> int | None:
     value = body.get("max_completion_tokens", body.get("max_tokens"))
-    if not _is_int(value) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         return None  # absent, or (violation / llama-cpp-python) non-positive: generate until EOS
     return min(value, CONTEXT_LENGTH)
 
@@ -434,7 +438,7 @@ def _complete(call: Call, flavor: Flavor, gen: Generation, kind: str) -> Delayed
 
 def _prompt_tokens(body: dict[str, Any], kind: str) -> tuple[int, str]:
     if kind == "chat":
-        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        messages: list[Any] = body["messages"] if isinstance(body.get("messages"), list) else []
         return prompt_tokens_of_chat(messages), json.dumps(messages, sort_keys=True)[:4096]
     prompt = body.get("prompt", "")
     if isinstance(prompt, list):

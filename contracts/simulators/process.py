@@ -124,14 +124,20 @@ class RunningSimulator:
         if self._thread is not None:
             self._thread.stop()
             self._thread = None
-        if self._process is None or self._process.poll() is not None:
+        if self._process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGTERM)
-        try:
-            self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self._process is not None and self._process.stdout is not None and not self._process.stdout.closed:
+            self._process.stdout.close()
 
     def kill(self) -> None:
         """SIGKILL the whole process group (a crashed provider, as a test sees it)."""
@@ -140,6 +146,7 @@ class RunningSimulator:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait(5)
+        self._close_pipe()
 
     @property
     def alive(self) -> bool:
@@ -188,6 +195,7 @@ def start_simulator(config: SimulatorConfig, *, wait: bool = True, timeout: floa
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
+        process.stdout.close()
         output = Path(log.name).read_text(encoding="utf-8", errors="replace")
         raise SimulatorStartError(
             f"simulator {' '.join(argv[3:])} did not start (exit {process.returncode}):\n{line.decode()}{output[-3000:]}"
@@ -215,7 +223,7 @@ class _ThreadedServer:
             asyncio.set_event_loop(self.loop)
             try:
                 self.loop.run_until_complete(_run(config, lambda s: None, install_signals=False, started=started))
-            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+            except BaseException as exc:
                 self._error = exc
                 self._ready.set()
             finally:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from generator.store import BACKUPS_DIR, list_backups, output_path
+from generator.store import BACKUPS_DIR, list_backups, output_path, require_directory
 
 HELP = "list the backups of the generated config, newest first"
 
@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = output_path(args.config_dir, args.output)
+    require_directory(path)
     backups = list_backups(path)
     directory = path.parent / BACKUPS_DIR
     if args.json:

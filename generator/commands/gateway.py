@@ -29,6 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from generator.errors import ConfigInvalid
+
+    try:
+        return _run(args)
+    except ConfigInvalid as exc:
+        # The CLI prints only the summary line: the located diagnostics come first.
+        for diagnostic in exc.diagnostics:
+            if diagnostic.severity == "error":
+                print(diagnostic.format(), file=sys.stderr)
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from generator import gateway
     from generator.gateway_runtime import RuntimeDir
     from generator.reload import recover
@@ -50,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
             config_file = output_path(args.config_dir, args.output)
             plan = plan_for(args.config_dir)
+            _warn_if_stale(config_file, plan.config_text)
             state = gateway.start(run_dir, plan, config_file=config_file, front=args.front)
             front = "HAProxy front" if state.front else "no front (reloads restart it)"
             print(
@@ -60,6 +74,21 @@ def run(args: argparse.Namespace) -> int:
         state = gateway.stop(run_dir)
         print(f"gateway stopped (pid {state.active.pid}, http://{state.host}:{state.port})")
         return 0
+
+
+def _warn_if_stale(config_file: Path, generated: str) -> None:
+    from generator.pipeline import comparable
+
+    try:
+        on_disk = config_file.read_text(encoding="utf-8")
+    except OSError:
+        return  # gateway.start says the file is missing
+    if comparable(on_disk) != comparable(generated):
+        print(
+            f"note: {config_file} differs from what the sources generate (rolled back, hand-edited or not "
+            "regenerated); serving it as it is. 'aibackend reload' serves the sources.",
+            file=sys.stderr,
+        )
 
 
 def _print_status(status: object, note: str | None, *, as_json: bool) -> int:

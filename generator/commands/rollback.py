@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from generator.store import DEFAULT_KEEP, output_path, rollback
+from generator.store import DEFAULT_KEEP, output_path, require_directory, rollback
 
 HELP = "restore a backup (default: the newest) as the gateway config; the current one is backed up first"
 
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         default=None,
         metavar="BACKUP",
-        help="a backup's name as `aibackend backups` lists it (default: the newest)",
+        help="a backup's name as `aibackend backups` lists it, or its path (default: the newest)",
     )
     parser.add_argument(
         "--output",
@@ -69,6 +69,7 @@ def _rollback_command(args: argparse.Namespace, backup: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     path = output_path(args.config_dir, args.output)
+    require_directory(path)
     existed = path.exists()
     restored, safety = rollback(path, args.backup, keep=backups_keep(args.config_dir))
     if safety is None and existed:

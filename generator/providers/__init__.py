@@ -1,19 +1,20 @@
 """The provider type registry: one small module per type, found through ``REGISTRY``.
 
-Adding a type (say ``tgi``) is one module here defining a ``ProviderType`` (its extra schema
-fields as a ``ProviderBase`` subclass, its LiteLLM prefix and parameters, its health endpoint,
-its contract type) and one line in ``_MODULES`` — nothing else in the compiler changes.
+Adding a type (say ``tgi``) is one module in this package defining ``PROVIDER_TYPE``: its extra
+schema fields (a ``ProviderBase`` subclass), its LiteLLM prefix and parameters, its health
+endpoint, its contract type. Modules are discovered, so nothing else in the compiler changes.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any
 
 from generator.models import ModelSpec, ProviderBase
 
-__all__ = ["REGISTRY", "ProviderType", "get_type", "known_types"]
+__all__ = ["REGISTRY", "ProviderType", "discover", "get_type", "known_types", "refresh"]
 
 PLACEHOLDER_API_KEY = "sk-no-key-required"  # llama.cpp ignores it; the OpenAI client needs one
 
@@ -63,19 +64,27 @@ class ProviderType:
         return provider.base_url.rstrip("/") + (provider.health_endpoint or self.health_endpoint)
 
 
-_MODULES = ("ollama", "vllm", "llama_cpp", "llama_cpp_python", "openai", "anthropic")
-
-
-def _load() -> dict[str, ProviderType]:
+def discover() -> dict[str, ProviderType]:
+    """Every module of this package that defines ``PROVIDER_TYPE``, in name order."""
     registry: dict[str, ProviderType] = {}
-    for module_name in _MODULES:
-        module = importlib.import_module(f"generator.providers.{module_name}")
-        provider_type: ProviderType = module.PROVIDER_TYPE
-        registry[provider_type.name] = provider_type
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        provider_type: ProviderType | None = getattr(module, "PROVIDER_TYPE", None)
+        if provider_type is not None:
+            registry[provider_type.name] = provider_type
     return registry
 
 
-REGISTRY: dict[str, ProviderType] = _load()
+REGISTRY: dict[str, ProviderType] = {}
+
+
+def refresh() -> None:
+    """(Re)discover the provider modules; the registry object itself stays the same."""
+    REGISTRY.clear()
+    REGISTRY.update(discover())
+
+
+refresh()
 
 
 def known_types() -> list[str]:

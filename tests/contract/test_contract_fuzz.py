@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from schemathesis.core.failures import FailureGroup
 
 from contracts.fuzz import fuzz_target, stream_conformance, usage_conformance
 from contracts.schemas import load_spec
@@ -60,13 +61,26 @@ def test_stream_checks_run_inside_schemathesis(
     rule = "sse-done" if provider_type == "vllm" else "ndjson-done"
     sim.control(violations=[rule])
     broken = case.call(base_url=sim.url)
-    with pytest.raises(Exception, match=rf"\[{rule}\]"):
+    with pytest.raises(FailureGroup) as caught:
         case.validate_response(broken, checks=[stream_conformance])
+    messages = [failure.message for failure in caught.value.exceptions]
+    expected = {
+        "sse-done": f"{path}: [sse-done] expected the last event is 'data: [DONE]'; got last event: ",
+        "ndjson-done": f"{path}: [ndjson-done] expected done_reason, integer nanosecond durations and eval_count on the done line; got ",
+    }[rule]
+    assert len(messages) == 1 and messages[0].startswith("POST " + expected), messages
 
 
 def test_usage_check_runs_inside_schemathesis(simulator_factory: Any) -> None:
     sim = simulator_factory("openai", ttft_ms=1.0, tpot_ms=0.5, violations=["usage-arithmetic"])
     body = {"model": sim.config.models[0], "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
     case = _stream_case("openai", "/v1/chat/completions", body)
-    with pytest.raises(Exception, match=r"\[usage-arithmetic\] expected total_tokens = prompt_tokens \+ completion_tokens"):
-        case.validate_response(case.call(base_url=sim.url), checks=[usage_conformance])
+    response = case.call(base_url=sim.url)
+    usage = response.json()["usage"]
+    with pytest.raises(FailureGroup) as caught:
+        case.validate_response(response, checks=[usage_conformance])
+    prompt, completion = usage["prompt_tokens"], usage["completion_tokens"]
+    assert [failure.message for failure in caught.value.exceptions] == [
+        "POST /v1/chat/completions: [usage-arithmetic] expected total_tokens = prompt_tokens + completion_tokens"
+        f" = {prompt} + {completion} = {prompt + completion}; got total_tokens = {prompt + completion + 1}"
+    ]

@@ -67,12 +67,12 @@ class SteadyLoad:
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(self._one(client, index)))
+                tasks.append(asyncio.create_task(self._one(client, index, start)))
                 self.result.sent += 1
                 index += 1
             await asyncio.gather(*tasks)
 
-    async def _one(self, client: httpx.AsyncClient, index: int) -> None:
+    async def _one(self, client: httpx.AsyncClient, index: int, start: float) -> None:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "user", "content": f"steady request {index}"}],
@@ -81,7 +81,11 @@ class SteadyLoad:
         try:
             response = await client.post("/v1/chat/completions", json=body)
         except httpx.HTTPError as exc:
-            self.result.failures.append(f"#{index}: {type(exc).__name__}: {exc}")
+            sent_at = index / self.rate
+            failed_at = time.monotonic() - start
+            self.result.failures.append(
+                f"#{index} sent at {sent_at:.1f}s, failed at {failed_at:.1f}s: {type(exc).__name__}: {exc}"
+            )
             return
         if response.status_code == 200:
             self.result.ok += 1

@@ -104,9 +104,13 @@ class RunningGateway:
             )
         return self._client
 
-    def chat(self, model: str, content: str = "hello", **extra: Any) -> httpx.Response:
+    def chat(self, model: str, content: str = "hello", *, timeout: float = 60, **extra: Any) -> httpx.Response:
+        """One chat completion; a gateway that does not answer within ``timeout`` s fails the test."""
         body = {"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": 8, **extra}
-        return self.client.post("/v1/chat/completions", json=body)
+        try:
+            return self.client.post("/v1/chat/completions", json=body, timeout=timeout)
+        except httpx.TimeoutException:
+            pytest.fail(f"the gateway did not answer a request for {model!r} within {timeout} s (a hang)")
 
     @staticmethod
     def api_base(response: httpx.Response) -> str:

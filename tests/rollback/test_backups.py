@@ -1,10 +1,13 @@
-"""`aibackend generate` / `backups` / `diff` / `rollback` end to end, through the CLI's main()."""
+"""`aibackend generate` / `backups` / `diff` / `rollback` end to end, through the CLI's main().
+
+Each test works on ``config_dir`` (tests/plugins/configs.py): a fresh copy of the example
+config in its own tmp dir.
+"""
 
 from __future__ import annotations
 
 import difflib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,24 +16,14 @@ from generator import store
 from generator.cli import main
 from generator.diagnostics import errors_of
 from generator.pipeline import build
+from tests.plugins.configs import EXAMPLE_CONFIG
 
 pytestmark = [pytest.mark.rollback]
 
-REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("providers.yaml", "model-mappings.yaml", "gateway.yaml")
 NOTE = (
     "note: the running gateway serves the restored config once restarted; the source files were "
     "not changed, so `aibackend generate` would re-create the config they describe\n"
 )
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "config"
-    directory.mkdir()
-    for name in SOURCES:
-        shutil.copyfile(REPO / "config" / name, directory / name)
-    return directory
 
 
 def tree(directory: Path) -> dict[str, bytes]:
@@ -42,7 +35,7 @@ def tree(directory: Path) -> dict[str, bytes]:
 
 def with_extra_models(config_dir: Path, count: int) -> None:
     """A source change that changes the generated config: ``count`` more Ollama models."""
-    providers = (REPO / "config" / "providers.yaml").read_text()
+    providers = (EXAMPLE_CONFIG / "providers.yaml").read_text()
     anchor = "      - mythomax-l2-13b-q5_k_m"
     assert anchor in providers
     extra = "".join(f"\n      - extra-model-{n}" for n in range(count))
@@ -247,7 +240,7 @@ def test_rollback_to_an_unknown_name_lists_the_backups(
     [
         ("truncate", "it does not end with a newline (truncated?)"),
         ("empty", "it is empty"),
-        ("not-yaml", "it is not valid YAML at line 2"),
+        ("not-yaml", "it is not valid YAML at line 4"),
         ("no-marker", "its first line is not the # AUTO-GENERATED marker"),
     ],
 )
@@ -408,3 +401,31 @@ def test_diff_of_invalid_sources_prints_the_diagnostics_and_exits_1(
     )
     assert "no-such-model" in err
     assert tree(config_dir) == before
+
+
+@pytest.mark.parametrize("command", ["backups", "rollback"])
+def test_a_missing_config_dir_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    missing = tmp_path / "no-such-config"
+    code, out, err = run(capsys, command, "--config-dir", str(missing))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"aibackend {command}: error: directory {missing} does not exist\n"
+        "  hint: pass --config-dir DIR (default: config/) or --output FILE naming the generated config\n"
+    )
+    assert not missing.exists()
+
+
+def test_rollback_when_the_generated_file_was_deleted(
+    config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = history(config_dir, 2)
+    path = config_dir / "litellm-unified.yaml"
+    path.unlink()
+    newest = store.list_backups(path)[0]
+    code, out, err = run(capsys, "rollback", "--config-dir", str(config_dir))
+    assert (code, err) == (0, "")
+    assert out == f"restored {newest.name} as {path}\n" + NOTE
+    assert path.read_text() == texts[0]
+    assert store.list_backups(path) == [newest]

@@ -22,7 +22,7 @@ from generator import store
 
 pytestmark = [pytest.mark.rollback, pytest.mark.slow]
 
-ITERATIONS = 100
+ITERATIONS = 80
 # Generated configs are a few hundred KB at thousands of models; big contents also make the
 # write itself take long enough for kills to land inside it, not only around it.
 CONTENT_LINES = 20_000
@@ -61,6 +61,8 @@ def stray_files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.rglob(".*.tmp"))
 
 
+# ~0.2-0.5 s an iteration (a Python start-up each), more when the suite loads both cores.
+@pytest.mark.timeout(300)
 def test_sigkill_at_random_points_never_leaves_a_partial_config(tmp_path: Path) -> None:
     config_dir = tmp_path / "config"
     config_dir.mkdir()
@@ -122,3 +124,48 @@ def test_sigkill_at_random_points_never_leaves_a_partial_config(tmp_path: Path) 
     assert stray_files(config_dir) == []
     assert sorted(p.name for p in config_dir.iterdir()) == ["backups", "litellm-unified.yaml"]
     assert [b.path.read_bytes() in complete for b in store.list_backups(target)] == [True] * 3
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from generator.store import install
+
+target = Path(sys.argv[1])
+contents = [Path(name).read_text() for name in sys.argv[2:]]
+for turn in range(40):
+    install(target, contents[turn % len(contents)], keep=3)
+"""
+
+
+def test_concurrent_writers_are_serialised(tmp_path: Path) -> None:
+    # Each writer removes stale temporary files before writing; without the directory lock it
+    # would delete the other's temp file mid-write and crash it, or interleave backups.
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    target = config_dir / "litellm-unified.yaml"
+    versions = [config_text(v) for v in range(4)]
+    sources = []
+    for number, text in enumerate(versions):
+        source = tmp_path / f"version-{number}.yaml"
+        source.write_text(text)
+        sources.append(str(source))
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(target), *sources[half::2]],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for half in (0, 1)
+    ]
+    results = [writer.communicate(timeout=100) for writer in writers]
+    assert [(writer.returncode, err) for writer, (_, err) in zip(writers, results, strict=True)] == [
+        (0, ""),
+        (0, ""),
+    ]
+    complete = {text.encode() for text in versions}
+    assert target.read_bytes() in complete
+    backups = store.list_backups(target)
+    assert len(backups) == 3
+    assert all(backup.path.read_bytes() in complete for backup in backups)
+    assert stray_files(config_dir) == []

@@ -91,6 +91,16 @@ def test_write_atomic_writes_through_a_symlink(tmp_path: Path) -> None:
     assert real.read_text() == "new\n"
 
 
+def test_relative_paths_stay_relative_in_backups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = Path("litellm-unified.yaml")
+    store.install(relative, generated(1))
+    backup = store.install(relative, generated(2))
+    assert backup is not None
+    assert backup.path == Path("backups") / backup.name
+    assert store.list_backups(relative) == [backup]
+
+
 def test_write_atomic_into_a_missing_directory_is_a_store_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "litellm-unified.yaml"
     with pytest.raises(StoreError) as info:
@@ -496,6 +506,21 @@ def test_find_backup_by_name_with_or_without_yaml(target: Path, suffix: str) -> 
     backups = three_backups(target)
     name = backups[1].name.removesuffix(".yaml") + suffix
     assert store.find_backup(target, name) == backups[1]
+
+
+def test_find_backup_by_the_path_generate_printed(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    backups = three_backups(target)
+    monkeypatch.chdir(target.parent)
+    assert store.find_backup(target, f"backups/{backups[2].name}") == backups[2]
+    assert store.find_backup(target, str(backups[1].path)) == backups[1]
+
+
+def test_find_backup_of_a_same_named_file_elsewhere_is_unknown(target: Path, tmp_path: Path) -> None:
+    backups = three_backups(target)
+    elsewhere = tmp_path / "other" / backups[0].name
+    with pytest.raises(StoreError) as info:
+        store.find_backup(target, str(elsewhere))
+    assert info.value.message == f"no backup named {str(elsewhere)!r} in {target.parent / 'backups'}"
 
 
 def test_find_backup_of_an_unknown_name_lists_the_available_ones(target: Path) -> None:

@@ -1,0 +1,314 @@
+"""How exactly does ``aibackend loadtest`` measure? Figures against an exact-timing server.
+
+    .venv/bin/python benchmarks/bench_loadtest_accuracy.py [--quick] [--no-tools] [--out DIR]
+
+1. Accuracy: ``loadtests.exact_server`` (TTFT 120 ms, a 2-token chunk every 30 ms, role-only
+   first chunk) loaded with 8 streams (and 500) by this suite and by a raw-socket reference
+   client (selectors, one thread, its own process); median and p99 TTFT side by side.
+2. Rate: a zero-latency server, 64 streams of 10 tokens: completed requests per second and the
+   streams really in flight (Little's law: throughput x mean latency).
+3. The same with guidellm 0.8.1 and aiperf 0.13.0, installed by this script into separate venvs
+   under ``.cache/bench-tools/`` (their dependencies conflict with ours), with a word-level
+   tokenizer built locally with ``tokenizers`` (nothing can be downloaded here).
+
+Prints a table; timings on a shared 2-core machine are noisy, so every run prints its figures
+rather than asserting them. Exit 0 unless a run could not be made at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+TOOLS = ROOT / ".cache" / "bench-tools"
+TOOL_PINS = {"guidellm": "guidellm==0.8.1", "aiperf": "aiperf==0.13.0"}
+MODEL = "exact-model"
+
+
+# --- the exact-timing server ------------------------------------------------------------------
+
+@contextlib.contextmanager
+def exact_server(ttft_ms: float, gap_ms: float, tokens_per_chunk: int, chunks: int) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [PY, "-m", "loadtests.exact_server", "--port", "0", "--ttft-ms", str(ttft_ms), "--gap-ms", str(gap_ms),
+         "--tokens-per-chunk", str(tokens_per_chunk), "--chunks", str(chunks)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        yield line.strip().rsplit(" ", 1)[-1]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+# --- the raw-socket reference client ------------------------------------------------------------
+
+def reference_client(url: str, streams: int, requests: int) -> dict[str, Any]:
+    """N keep-alive connections on one selector; each recv is stamped the moment it returns."""
+    host, port = url.split("//", 1)[1].split(":")
+    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True,
+                       "max_tokens": 20, "stream_options": {"include_usage": True}}).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    sel = selectors.DefaultSelector()
+    state: dict[socket.socket, dict[str, Any]] = {}
+    budget = [requests]
+    ttft: list[float] = []
+    e2el: list[float] = []
+    started = time.perf_counter_ns()
+
+    def send(sock: socket.socket) -> None:
+        if budget[0] <= 0:
+            sel.unregister(sock)
+            sock.close()
+            return
+        budget[0] -= 1
+        st = state[sock]
+        st.update(t0=time.perf_counter_ns(), buf=b"", first=None)
+        sock.sendall(request)
+
+    for _ in range(streams):
+        sock = socket.create_connection((host, int(port)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        state[sock] = {"n": 0}
+        sel.register(sock, selectors.EVENT_READ)
+        send(sock)
+    while sel.get_map():
+        for key, _ in sel.select():
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            data = sock.recv(65536)
+            t = time.perf_counter_ns()
+            st = state[sock]
+            st["buf"] += data
+            if st["first"] is None and b'"content":"t' in st["buf"]:
+                st["first"] = t
+            if st["buf"].endswith(b"0\r\n\r\n"):
+                st["n"] += 1
+                if st["n"] > 1:  # the first request of each connection is warm-up, as for the tools
+                    ttft.append((st["first"] - st["t0"]) / 1e6)
+                    e2el.append((t - st["t0"]) / 1e6)
+                send(sock)
+    seconds = (time.perf_counter_ns() - started) / 1e9
+    return {"ttft": ttft, "e2el": e2el, "seconds": seconds}
+
+
+def pct(values: list[float], q: float) -> float:
+    data = sorted(values)
+    rank = (len(data) - 1) * q / 100
+    lo = int(rank)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (rank - lo)
+
+
+def run_reference(url: str, streams: int, requests: int) -> dict[str, float]:
+    out = subprocess.run([PY, __file__, "--reference-client", url, str(streams), str(requests)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    data = json.loads(out.stdout)
+    return {"median_ttft_ms": statistics.median(data["ttft"]), "p99_ttft_ms": pct(data["ttft"], 99),
+            "req_per_s": len(data["ttft"]) / data["seconds"], "mean_e2el_ms": statistics.fmean(data["e2el"])}
+
+
+# --- this suite ------------------------------------------------------------------------------
+
+def run_suite(url: str, users: int, requests: int, out: Path, workers: int = 0) -> dict[str, float]:
+    report = out / f"suite-{users}-{workers}.json"
+    argv = [str(ROOT / ".venv" / "bin" / "aibackend"), "loadtest", "--host", url, "--model", MODEL, "--users",
+            str(users), "--requests", str(requests), "--warmup", str(users), "--max-tokens", "20",
+            "--report", str(report)]
+    if workers:
+        argv += ["--workers", str(workers)]
+    subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT)
+    data = json.loads(report.read_text())
+    return {"median_ttft_ms": data["median_ttft_ms"], "p99_ttft_ms": data["p99_ttft_ms"],
+            "req_per_s": data["request_throughput"], "mean_e2el_ms": data["mean_e2el_ms"]}
+
+
+# --- the public tools ----------------------------------------------------------------------------
+
+def ensure_tool(name: str) -> tuple[Path | None, str]:
+    venv = TOOLS / name
+    exe = venv / "bin" / name
+    if exe.exists():
+        return exe, "installed"
+    TOOLS.mkdir(parents=True, exist_ok=True)
+    log = TOOLS / f"{name}.install.log"
+    with log.open("w") as handle:
+        if not (venv / "bin" / "python").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, stdout=handle, stderr=handle)
+        result = subprocess.run([str(venv / "bin" / "pip"), "install", TOOL_PINS[name]], stdout=handle, stderr=handle)
+    if result.returncode != 0 or not exe.exists():
+        tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+        return None, f"pip install {TOOL_PINS[name]} failed (see {log}): {tail}"
+    return exe, "installed now"
+
+
+def word_tokenizer(out: Path) -> Path:
+    """A word-level tokenizer saved as a Hugging Face tokenizer directory (no download needed)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    path = out / "word-tokenizer"
+    path.mkdir(parents=True, exist_ok=True)
+    words = ["[UNK]", "hi", "tok"] + [f"w{i}" for i in range(2000)]
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(path / "tokenizer.json"))
+    (path / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]", "model_max_length": 100000}))
+    (path / "config.json").write_text(json.dumps({"model_type": "gpt2", "vocab_size": len(words)}))
+    return path
+
+
+def _find(obj: Any, *keys: str) -> Any:
+    """The first value at the end of a key path found anywhere in a nested JSON object."""
+    if isinstance(obj, dict):
+        cur: Any = obj
+        ok = True
+        for k in keys:
+            if isinstance(cur, dict) and k in cur:
+                cur = cur[k]
+            else:
+                ok = False
+                break
+        if ok:
+            return cur
+        for v in obj.values():
+            found = _find(v, *keys)
+            if found is not None:
+                return found
+    elif isinstance(obj, list):
+        for v in obj:
+            found = _find(v, *keys)
+            if found is not None:
+                return found
+    return None
+
+
+def run_guidellm(exe: Path, url: str, streams: int, requests: int, tokenizer: Path, out: Path) -> dict[str, float]:
+    result = out / f"guidellm-{streams}.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    argv = [str(exe), "run", "--backend", f"kind=openai_http,target={url},model={MODEL}",
+            "--profile", f"kind=concurrent,streams={streams}", "--tokenizer", f"kind=hf_auto,model={tokenizer}",
+            "--data", "kind=synthetic_text,prompt_tokens=32,output_tokens=20",
+            "--constraints", f"max_requests={requests}", "--output", f"kind=json,path={result}"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=out, timeout=600)
+    if proc.returncode != 0 or not result.exists():
+        raise RuntimeError(f"guidellm exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}")
+    data = json.loads(result.read_text())
+    ttft = _find(data, "time_to_first_token_ms", "successful")
+    rps = _find(data, "requests_per_second", "successful")
+    lat = _find(data, "request_latency", "successful")
+    return {"median_ttft_ms": ttft["median"], "p99_ttft_ms": _find(ttft, "percentiles", "p99") or ttft.get("p99"),
+            "req_per_s": rps["mean"], "mean_e2el_ms": lat["mean"] * 1000}
+
+
+def run_aiperf(exe: Path, url: str, streams: int, requests: int, tokenizer: Path, out: Path) -> dict[str, float]:
+    art = out / f"aiperf-{streams}"
+    shutil.rmtree(art, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    argv = [str(exe), "profile", "--model", MODEL, "--url", url, "--endpoint-type", "chat", "--streaming",
+            "--concurrency", str(streams), "--request-count", str(requests), "--warmup-request-count",
+            str(2 * streams), "--tokenizer", str(tokenizer), "--ui-type", "none", "--no-server-metrics",
+            "--no-gpu-telemetry", "--artifact-dir", str(art)]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=out, timeout=900)
+    files = list(art.rglob("*aiperf*.json")) if art.exists() else []
+    if proc.returncode != 0 or not files:
+        raise RuntimeError(f"aiperf exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}")
+    data = json.loads(files[0].read_text())
+    ttft = _find(data, "time_to_first_token")
+    rps = _find(data, "request_throughput")
+    lat = _find(data, "request_latency")
+    return {"median_ttft_ms": ttft.get("p50"), "p99_ttft_ms": ttft.get("p99"), "req_per_s": rps.get("avg"),
+            "mean_e2el_ms": lat.get("avg")}
+
+
+# --- the table -----------------------------------------------------------------------------
+
+def row(name: str, f: dict[str, float] | str, ref: dict[str, float] | None = None) -> str:
+    if isinstance(f, str):
+        return f"{name:<34} {f}"
+    in_flight = f["req_per_s"] * f["mean_e2el_ms"] / 1000
+    delta = ""
+    if ref:
+        delta = (f"  (median {f['median_ttft_ms'] - ref['median_ttft_ms']:+.2f} ms, "
+                 f"p99 {f['p99_ttft_ms'] - ref['p99_ttft_ms']:+.2f} ms vs reference)")
+    return (f"{name:<34} TTFT median {f['median_ttft_ms']:8.2f}  p99 {f['p99_ttft_ms']:8.2f}  "
+            f"req/s {f['req_per_s']:8.1f}  in flight {in_flight:6.1f}{delta}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer requests, no 500-stream run")
+    parser.add_argument("--no-tools", action="store_true", help="skip guidellm and aiperf")
+    parser.add_argument("--out", type=Path, default=ROOT / ".cache" / "bench-loadtest")
+    parser.add_argument("--reference-client", nargs=3, metavar=("URL", "STREAMS", "REQUESTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reference_client:
+        url, streams, requests = args.reference_client
+        print(json.dumps(reference_client(url, int(streams), int(requests))))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    n8 = 80 if args.quick else 240
+    lines: list[str] = []
+
+    def show(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    show("== accuracy: exact server, TTFT 120 ms, 2-token chunk every 30 ms, role-only first chunk")
+    with exact_server(120, 30, 2, 10) as url:
+        for rep in (1, 2):
+            ref = run_reference(url, 8, n8)
+            show(row(f"reference raw socket, 8 streams #{rep}", ref))
+            show(row(f"aibackend loadtest, 8 streams #{rep}", run_suite(url, 8, n8, args.out), ref))
+        if not args.quick:
+            ref = run_reference(url, 500, 2000)
+            show(row("reference raw socket, 500 streams", ref))
+            show(row("aibackend loadtest, 500 streams", run_suite(url, 500, 2000, args.out), ref))
+            show(row("aibackend loadtest, 500 st, 2 workers", run_suite(url, 500, 2000, args.out, workers=2), ref))
+    show("== rate: zero-latency server, 64 streams of 10 tokens")
+    n64 = 1500 if args.quick else 4000
+    with exact_server(0, 0, 2, 5) as url:
+        show(row("reference raw socket, 64 streams", run_reference(url, 64, n64)))
+        show(row("aibackend loadtest, 64 streams", run_suite(url, 64, n64, args.out)))
+        show(row("aibackend loadtest, 64 st, 2 workers", run_suite(url, 64, n64, args.out, workers=2)))
+    if not args.no_tools:
+        tokenizer = word_tokenizer(args.out)
+        for name, runner in (("guidellm", run_guidellm), ("aiperf", run_aiperf)):
+            exe, how = ensure_tool(name)
+            if exe is None:
+                show(row(f"{name}", f"not run: {how}"))
+                continue
+            for label, server, streams, n in (("8 streams", (120, 30, 2, 10), 8, n8), ("64 streams", (0, 0, 2, 5), 64, n64)):
+                with exact_server(*server) as url:
+                    try:
+                        ref = run_reference(url, streams, n) if streams == 8 else None
+                        show(row(f"{name} {TOOL_PINS[name].split('==')[1]}, {label}", runner(exe, url, streams, n, tokenizer, args.out), ref))
+                    except (RuntimeError, subprocess.TimeoutExpired, KeyError, TypeError) as exc:
+                        show(row(f"{name}, {label}", f"failed: {exc}"))
+    (args.out / "figures.txt").write_text("\n".join(lines) + "\n")
+    print(f"figures written to {args.out / 'figures.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""``aibackend contract`` against simulators: exit codes, the readable list, --json, --junit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts.suite import checks_for
+from generator.cli import main
+from generator.net import free_port
+
+pytestmark = [pytest.mark.contract]
+
+FAST = {"ttft_ms": 1.0, "tpot_ms": 0.5}
+
+
+def test_compliant_server_exits_0(simulator_factory: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    sim = simulator_factory("vllm", **FAST)
+    assert main(["contract", "--target", f"vllm={sim.url}"]) == 0
+    captured = capsys.readouterr()
+    checks = len(checks_for("vllm"))
+    assert (captured.out, captured.err) == (f"vllm={sim.url} (model Qwen/Qwen2.5-0.5B-Instruct): {checks} checks, compliant\n", "")
+
+
+def test_violations_exit_1_with_endpoint_rule_expected_got(simulator_factory: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    sim = simulator_factory("llama_cpp", violations=["health"], **FAST)
+    assert main(["contract", "--target", f"llama_cpp={sim.url}", "--model", "anything"]) == 1
+    captured = capsys.readouterr()
+    checks = len(checks_for("llama_cpp"))
+    assert captured.out == (
+        f"llama_cpp={sim.url} (model anything): {checks} checks, 1 violation(s) of 1 rule(s): health\n"
+        "  GET /health\n"
+        "    rule:     health\n"
+        "    expected: a body matching the llama_cpp Health schema\n"
+        "    got:      status: 'ok' was expected\n"
+    )
+    assert captured.err == "contract: violations found\n"
+
+
+def test_several_targets_json(simulator_factory: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    good = simulator_factory("ollama", **FAST)
+    bad = simulator_factory("openai", violations=["usage-arithmetic"], **FAST)
+    assert main(["contract", "--target", f"ollama={good.url}", "--target", f"openai={bad.url}", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is False
+    assert [(t["target"], t["type"], t["model"], t["ok"]) for t in document["targets"]] == [
+        (f"ollama={good.url}", "ollama", "llama3.2:latest", True),
+        (f"openai={bad.url}", "openai", "gpt-4o-mini", False),
+    ]
+    assert [c["name"] for c in document["targets"][0]["checks"]] == [c.name for c in checks_for("ollama")]
+    violations = document["targets"][1]["violations"]
+    assert {v["rule"] for v in violations} == {"usage-arithmetic"}
+    # non-streaming chat and completion, and both streams that asked for usage
+    assert sorted(v["endpoint"] for v in violations) == [
+        "POST /v1/chat/completions", "POST /v1/chat/completions", "POST /v1/completions", "POST /v1/completions",
+    ]
+    assert all(set(v) == {"rule", "endpoint", "expected", "actual"} for v in violations)
+
+
+def test_junit_file(simulator_factory: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sim = simulator_factory("vllm", violations=["sse-done"], **FAST)
+    junit = tmp_path / "reports" / "contract.xml"
+    assert main(["contract", "--target", f"vllm={sim.url}", "--junit", str(junit)]) == 1
+    capsys.readouterr()
+    root = ET.parse(junit).getroot()
+    suites = root.findall("testsuite")
+    assert [(s.get("name"), s.get("tests"), s.get("failures")) for s in suites] == [
+        (f"vllm={sim.url}", str(len(checks_for("vllm"))), "4")
+    ]
+    failed = {c.get("name"): c.find("failure") for c in suites[0].findall("testcase") if c.find("failure") is not None}
+    assert sorted(failed) == ["chat-stream", "chat-stream-usage", "completion-stream", "completion-stream-usage"]
+    failure = failed["chat-stream"]
+    assert failure is not None
+    assert failure.get("message") == "violated: sse-done"
+    assert (failure.text or "").startswith("POST /v1/chat/completions: [sse-done] expected the last event is 'data: [DONE]'; got last event: ")
+    assert list(tmp_path.joinpath("reports").iterdir()) == [junit]  # no temporary file left behind
+
+
+def test_unreachable_server_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    assert main(["contract", "--target", f"vllm=http://127.0.0.1:{port}"]) == 2
+    assert capsys.readouterr().err == (
+        f"aibackend contract: error: vllm=http://127.0.0.1:{port}: cannot reach the server: [Errno 111] Connection refused\n"
+        "  hint: is it running? check TYPE=URL\n"
+    )
+
+
+def test_through_the_installed_entry_point(simulator_factory: Any) -> None:
+    sim = simulator_factory("llama_cpp_python", **FAST)
+    aibackend = Path(sys.executable).with_name("aibackend")
+    done = subprocess.run(
+        [str(aibackend), "contract", "--target", f"llama_cpp_python={sim.url}/v1"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"}, check=False,
+    )
+    checks = len(checks_for("llama_cpp_python"))
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, f"llama_cpp_python={sim.url}/v1 (model qwen2.5-0.5b-instruct-q4_k_m.gguf): {checks} checks, compliant\n", ""
+    )

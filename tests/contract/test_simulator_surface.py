@@ -1,0 +1,527 @@
+"""Each simulator personality answers as its real server does: whole bodies, headers, quirks.
+
+Seeded text makes answers exact: with seed 0 the prompt "a b c" always gets "vustair rum louvain".
+Timestamps are blanked by ``normalize`` (they change every second), nothing else is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts.simulators import RunningSimulator
+from contracts.simulators.client import TIMESTAMP, chat_request, ndjson_lines, normalize, sse_payloads
+
+pytestmark = [pytest.mark.contract]
+
+FAST = dict(ttft_ms=0.0, tpot_ms=0.0, output_tokens=3, tokens_per_chunk=2)
+MODELS = {"vllm": ["m", "m2"], "llama_cpp": ["m.gguf"], "llama_cpp_python": ["m.gguf"], "openai": ["m", "m2"],
+          "ollama": ["m:1", "m2"]}
+USAGE = {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+
+
+@pytest.fixture
+def sim(request: pytest.FixtureRequest, session_simulator_factory: Any) -> RunningSimulator:
+    provider_type = request.param
+    simulator: RunningSimulator = session_simulator_factory(provider_type, models=MODELS[provider_type], **FAST)
+    return simulator
+
+
+def _client(sim: RunningSimulator) -> httpx.Client:
+    return httpx.Client(base_url=sim.url, timeout=10)
+
+
+def _chunks(response: httpx.Response) -> list[Any]:
+    payloads = sse_payloads(response.text)
+    assert payloads[-1] == "[DONE]"
+    return [normalize(json.loads(p)) for p in payloads[:-1]]
+
+
+# --- /v1/models ----------------------------------------------------------------------------------
+MODEL_LISTS = {
+    "openai": {"object": "list", "data": [
+        {"id": "m", "object": "model", "created": TIMESTAMP, "owned_by": "openai"},
+        {"id": "m2", "object": "model", "created": TIMESTAMP, "owned_by": "openai"}]},
+    "ollama": {"object": "list", "data": [
+        {"id": "m:1", "object": "model", "created": TIMESTAMP, "owned_by": "library"},
+        {"id": "m2", "object": "model", "created": TIMESTAMP, "owned_by": "library"}]},
+    "llama_cpp_python": {"object": "list", "data": [
+        {"id": "m.gguf", "object": "model", "owned_by": "me", "permissions": []}]},
+}
+
+
+@pytest.mark.parametrize("sim", ["openai", "ollama", "llama_cpp_python"], indirect=True)
+def test_model_lists(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.get("/v1/models")
+    assert (response.status_code, response.headers["content-type"]) == (200, "application/json")
+    assert normalize(response.json()) == MODEL_LISTS[sim.type]
+
+
+@pytest.mark.parametrize("sim", ["vllm"], indirect=True)
+def test_vllm_model_list_has_root_parent_max_model_len_and_permissions(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        body = client.get("/v1/models").json()
+    assert [entry["id"] for entry in body["data"]] == ["m", "m2"]
+    entry = normalize(body["data"][0])
+    permission = entry.pop("permission")
+    assert entry == {"id": "m", "object": "model", "created": TIMESTAMP, "owned_by": "vllm", "root": "m",
+                     "parent": None, "max_model_len": 4096}
+    assert len(permission) == 1 and permission[0]["object"] == "model_permission"
+    assert permission[0]["id"].startswith("modelperm-")
+
+
+@pytest.mark.parametrize("sim", ["llama_cpp"], indirect=True)
+def test_llama_cpp_lists_exactly_one_model_with_meta(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        body = normalize(client.get("/v1/models").json())
+        assert normalize(client.get("/models").json()) == body
+    assert body["object"] == "list"
+    assert body["data"] == [{"id": "m.gguf", "object": "model", "created": TIMESTAMP, "owned_by": "llamacpp",
+                             "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx_train": 32768, "n_embd": 896,
+                                      "n_params": 494032768, "size": 491400032}}]
+    assert [m["name"] for m in body["models"]] == ["m.gguf"]
+
+
+# --- streaming chat: role-only first chunk, finish_reason placement, usage ------------------------
+def _chunk(sim_type: str, choices: list[Any], **extra: Any) -> dict[str, Any]:
+    chunk: dict[str, Any] = {"id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": TIMESTAMP,
+                             "model": MODELS[sim_type][0]}
+    fingerprint = {"openai": "fp_sim", "llama_cpp": "b6100-sim", "ollama": "fp_ollama"}.get(sim_type)
+    if fingerprint:
+        chunk["system_fingerprint"] = fingerprint
+    return {**chunk, "choices": choices, **extra}
+
+
+def _choice(delta: Any, finish: str | None, logprobs: bool = True) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "delta": delta}
+    if logprobs:
+        choice["logprobs"] = None
+    choice["finish_reason"] = finish
+    return choice
+
+
+ZERO_TIMINGS = {"cache_n": 0, "prompt_n": 3, "prompt_ms": 0.0, "prompt_per_token_ms": 0.0, "prompt_per_second": 0.0,
+                "predicted_n": 3, "predicted_ms": 0.0, "predicted_per_token_ms": 0.0, "predicted_per_second": 0.0}
+
+STREAMS = {
+    # vLLM: role chunk with content "", finish_reason on the last content chunk, usage chunk with no choices.
+    "vllm": [
+        _chunk("vllm", [_choice({"role": "assistant", "content": ""}, None)]),
+        _chunk("vllm", [_choice({"content": "vustair rum"}, None)]),
+        _chunk("vllm", [_choice({"content": " louvain"}, "stop")]),
+        _chunk("vllm", [], usage=USAGE),
+    ],
+    # OpenAI: role chunk with refusal null, a separate empty-delta finish chunk.
+    "openai": [
+        _chunk("openai", [_choice({"role": "assistant", "content": "", "refusal": None}, None)]),
+        _chunk("openai", [_choice({"content": "vustair rum"}, None)]),
+        _chunk("openai", [_choice({"content": " louvain"}, None)]),
+        _chunk("openai", [_choice({}, "stop")]),
+        _chunk("openai", [], usage=USAGE),
+    ],
+    # llama-server: content null in the role chunk, no logprobs key, timings on the last chunks.
+    "llama_cpp": [
+        _chunk("llama_cpp", [_choice({"role": "assistant", "content": None}, None, logprobs=False)]),
+        _chunk("llama_cpp", [_choice({"content": "vustair rum"}, None, logprobs=False)]),
+        _chunk("llama_cpp", [_choice({"content": " louvain"}, None, logprobs=False)]),
+        _chunk("llama_cpp", [_choice({}, "stop", logprobs=False)], timings=ZERO_TIMINGS),
+        _chunk("llama_cpp", [], usage=USAGE, timings=ZERO_TIMINGS),
+    ],
+    # llama-cpp-python: role-only delta, no usage at all (stream_options is not supported).
+    "llama_cpp_python": [
+        _chunk("llama_cpp_python", [_choice({"role": "assistant"}, None)]),
+        _chunk("llama_cpp_python", [_choice({"content": "vustair rum"}, None)]),
+        _chunk("llama_cpp_python", [_choice({"content": " louvain"}, None)]),
+        _chunk("llama_cpp_python", [_choice({}, "stop")]),
+    ],
+    # Ollama /v1: no role-only chunk, role repeated in every delta.
+    "ollama": [
+        _chunk("ollama", [_choice({"role": "assistant", "content": "vustair rum"}, None, logprobs=False)]),
+        _chunk("ollama", [_choice({"role": "assistant", "content": " louvain"}, None, logprobs=False)]),
+        _chunk("ollama", [_choice({"role": "assistant", "content": ""}, "stop", logprobs=False)]),
+        _chunk("ollama", [], usage=USAGE),
+    ],
+}
+
+
+@pytest.mark.parametrize("sim", list(STREAMS), indirect=True)
+def test_streamed_chat_with_usage(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json=chat_request(
+            MODELS[sim.type][0], stream=True, stream_options={"include_usage": True}))
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] == "text/event-stream"
+    assert response.headers["x-sim-completion-tokens"] == "3"
+    chunks = _chunks(response)
+    ids = {c.pop("id") for c in chunks}
+    assert len(ids) == 1 and ids.pop().startswith("chatcmpl-sim")
+    expected = [{k: v for k, v in c.items() if k != "id"} for c in STREAMS[sim.type]]
+    assert chunks == expected
+
+
+@pytest.mark.parametrize("sim", ["vllm", "openai", "llama_cpp", "ollama"], indirect=True)
+def test_streamed_chat_without_include_usage_has_no_usage(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json=chat_request(MODELS[sim.type][0], stream=True))
+    chunks = _chunks(response)
+    assert [c for c in chunks if "usage" in c] == []
+    assert len(chunks) == len(STREAMS[sim.type]) - 1
+
+
+@pytest.mark.parametrize("sim", ["vllm"], indirect=True)
+def test_several_tokens_per_chunk_and_n_choices(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json=chat_request("m", stream=True, n=2, max_tokens=3))
+    chunks = _chunks(response)
+    by_choice: dict[int, list[Any]] = {0: [], 1: []}
+    for chunk in chunks:
+        (choice,) = chunk["choices"]
+        by_choice[choice["index"]].append(choice)
+    for choices in by_choice.values():
+        assert [c["delta"] for c in choices][1:] == [{"content": choices[1]["delta"]["content"]},
+                                                     {"content": choices[2]["delta"]["content"]}]
+        assert [c["finish_reason"] for c in choices] == [None, None, "stop"]  # EOS after 3 = max_tokens
+        text = choices[1]["delta"]["content"] + choices[2]["delta"]["content"]
+        assert len(text.split()) == 3 and len(choices[1]["delta"]["content"].split()) == 2
+
+
+# --- non-streaming -------------------------------------------------------------------------------
+@pytest.mark.parametrize("sim", ["vllm", "openai", "llama_cpp", "llama_cpp_python", "ollama"], indirect=True)
+def test_chat_completion(sim: RunningSimulator) -> None:
+    model = MODELS[sim.type][0]
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json=chat_request(model))
+    assert (response.status_code, response.headers["content-type"]) == (200, "application/json")
+    body = normalize(response.json())
+    assert body.pop("id").startswith("chatcmpl-sim")
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": "vustair rum louvain"}}
+    if sim.type in ("vllm", "openai", "llama_cpp_python"):
+        choice["logprobs"] = None
+    choice["finish_reason"] = "stop"
+    expected: dict[str, Any] = {"object": "chat.completion", "created": TIMESTAMP, "model": model,
+                                "choices": [choice], "usage": USAGE}
+    fingerprint = {"openai": "fp_sim", "llama_cpp": "b6100-sim", "ollama": "fp_ollama"}.get(sim.type)
+    if fingerprint:
+        expected["system_fingerprint"] = fingerprint
+    if sim.type == "llama_cpp":
+        expected["timings"] = ZERO_TIMINGS
+    assert body == expected
+    assert float(response.headers["x-sim-e2e-ms"]) >= 0
+
+
+@pytest.mark.parametrize("sim", ["vllm", "openai"], indirect=True)
+def test_text_completion_cut_by_max_tokens(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/v1/completions", json={"model": "m", "prompt": "a b", "max_tokens": 2})
+    body = normalize(response.json())
+    assert body.pop("id").startswith("cmpl-sim")
+    text = body["choices"][0].pop("text")
+    assert len(text.split()) == 2
+    assert {k: v for k, v in body.items() if k != "system_fingerprint"} == {
+        "object": "text_completion", "created": TIMESTAMP, "model": "m",
+        "choices": [{"index": 0, "logprobs": None, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}}
+
+
+@pytest.mark.parametrize("sim", ["vllm"], indirect=True)
+def test_ignore_eos_generates_exactly_max_tokens(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        body = client.post("/v1/chat/completions", json=chat_request("m", max_tokens=40, ignore_eos=True)).json()
+    assert body["usage"]["completion_tokens"] == 40
+    assert len(body["choices"][0]["message"]["content"].split()) == 40
+    assert body["choices"][0]["finish_reason"] == "length"
+
+
+# --- errors --------------------------------------------------------------------------------------
+ERRORS = {
+    "vllm": {
+        "unknown": (404, {"error": {"message": "The model `nope` does not exist.", "type": "NotFoundError",
+                                    "param": None, "code": 404}}),
+        "top_p": (400, {"error": {"message": "'top_p' must be between 0 and 1, got 3", "type": "BadRequestError",
+                                  "param": "top_p", "code": 400}}),
+        "stream_options": (400, {"error": {"message": "Stream options can only be defined when `stream=True`.",
+                                           "type": "BadRequestError", "param": "stream_options", "code": 400}}),
+    },
+    "openai": {
+        "unknown": (404, {"error": {"message": "The model `nope` does not exist or you do not have access to it.",
+                                    "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}),
+        "top_p": (400, {"error": {"message": "'top_p' must be between 0 and 1, got 3",
+                                  "type": "invalid_request_error", "param": "top_p", "code": None}}),
+        "stream_options": (400, {"error": {"message": "Stream options can only be defined when `stream=True`.",
+                                           "type": "invalid_request_error", "param": "stream_options",
+                                           "code": None}}),
+    },
+    "ollama": {
+        "unknown": (404, {"error": {"message": 'model "nope" not found, try pulling it first',
+                                    "type": "not_found_error", "param": None, "code": None}}),
+        "top_p": (400, {"error": {"message": "'top_p' must be between 0 and 1, got 3",
+                                  "type": "invalid_request_error", "param": None, "code": None}}),
+        "stream_options": (400, {"error": {"message": "Stream options can only be defined when `stream=True`.",
+                                           "type": "invalid_request_error", "param": None, "code": None}}),
+    },
+    "llama_cpp": {
+        "top_p": (400, {"error": {"code": 400, "message": "'top_p' must be between 0 and 1, got 3",
+                                  "type": "invalid_request_error"}}),
+        "stream_options": (400, {"error": {"code": 400,
+                                           "message": "Stream options can only be defined when `stream=True`.",
+                                           "type": "invalid_request_error"}}),
+    },
+    "llama_cpp_python": {
+        "top_p": (422, {"detail": [{"type": "less_than_equal", "loc": ["body", "top_p"],
+                                    "msg": "Input should be less than or equal to 1", "input": 3,
+                                    "ctx": {"le": 1}}]}),
+    },
+}
+REQUESTS = {
+    "unknown": chat_request("nope"),
+    "top_p": chat_request("{model}", top_p=3),
+    "stream_options": chat_request("{model}", stream_options={"include_usage": True}),
+}
+
+
+@pytest.mark.parametrize(
+    ("sim", "case"),
+    [(t, case) for t, cases in ERRORS.items() for case in cases],
+    indirect=["sim"],
+)
+def test_error_bodies(sim: RunningSimulator, case: str) -> None:
+    body = json.loads(json.dumps(REQUESTS[case]).replace("{model}", MODELS[sim.type][0]))
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json=body)
+    assert (response.status_code, response.json()) == ERRORS[sim.type][case]
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("sim", ["llama_cpp", "llama_cpp_python"], indirect=True)
+def test_one_model_servers_ignore_the_requested_model(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json=chat_request("whatever-name"))
+    assert response.status_code == 200
+    assert response.json()["model"] == "whatever-name"
+
+
+@pytest.mark.parametrize(
+    ("sim", "status", "body"),
+    [
+        ("vllm", 400, {"error": {"message": "request body is not valid JSON: Expecting value: line 1 column 1 (char 0)",
+                                 "type": "BadRequestError", "param": None, "code": 400}}),
+        ("llama_cpp_python", 422, {"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error",
+                                               "input": {}, "ctx": {"error": "Expecting value"}}]}),
+    ],
+    indirect=["sim"],
+)
+def test_malformed_body(sim: RunningSimulator, status: int, body: Any) -> None:
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", content=b"not json",
+                               headers={"content-type": "application/json"})
+    assert (response.status_code, response.json()) == (status, body)
+
+
+@pytest.mark.parametrize(
+    ("sim", "request_body", "status", "detail"),
+    [
+        ("openai", {"messages": [{"role": "user", "content": "x"}]}, 400, "the 'model' field is required"),
+        ("openai", {"model": "m"}, 400, "the 'messages' field is required"),
+        ("openai", {"model": "m", "messages": []}, 400, "'messages' must contain at least one message"),
+        ("openai", {"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, 400,
+         "messages[0] must be an object with a 'role' in ['assistant', 'developer', 'function', 'system', 'tool', "
+         "'user']"),
+        ("openai", {"model": "m", "messages": [{"role": "user"}], "max_tokens": 0}, 400,
+         "'max_tokens' must be at least 1, got 0"),
+        ("openai", {"model": "m", "messages": [{"role": "user"}], "n": 0}, 400, "'n' must be at least 1, got 0"),
+        ("openai", {"model": "m", "messages": [{"role": "user"}], "temperature": 2.5}, 400,
+         "'temperature' must be between 0 and 2, got 2.5"),
+        ("openai", {"model": "m", "messages": [{"role": "user"}], "max_tokens": "5"}, 400,
+         "'max_tokens' must be an integer, got \"5\""),
+        # llama-server does not need a model; llama-cpp-python defaults messages to [].
+        ("llama_cpp", {"messages": [{"role": "user", "content": "x"}]}, 200, None),
+        ("llama_cpp_python", {"model": "m"}, 200, None),
+        ("llama_cpp_python", {"messages": "x"}, 422, "Input should be a valid list"),
+        ("llama_cpp_python", {"messages": [{"role": "user"}], "temperature": 9, "max_tokens": 0}, 200, None),
+    ],
+    indirect=["sim"],
+)
+def test_request_validation(sim: RunningSimulator, request_body: Any, status: int, detail: str | None) -> None:
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json=request_body)
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["error"]["message"] == detail
+    elif status == 422:
+        assert response.json()["detail"][0]["msg"] == detail
+
+
+@pytest.mark.parametrize("sim", ["vllm", "openai"], indirect=True)
+def test_unknown_fields_are_accepted(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json=chat_request("m", some_future_field={"x": 1}))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("sim", "status", "content_type", "body"),
+    [
+        ("vllm", 404, "application/json", '{"detail":"Not Found"}'),
+        ("llama_cpp_python", 404, "application/json", '{"detail":"Not Found"}'),
+        ("llama_cpp", 404, "application/json",
+         '{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}'),
+        ("ollama", 404, "text/plain; charset=utf-8", "404 page not found"),
+    ],
+    indirect=["sim"],
+)
+def test_unknown_paths(sim: RunningSimulator, status: int, content_type: str, body: str) -> None:
+    with _client(sim) as client:
+        response = client.get("/no/such/path")
+    assert (response.status_code, response.headers["content-type"], response.text) == (status, content_type, body)
+
+
+# --- health and provider-specific endpoints ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("sim", "path", "content_type", "body"),
+    [
+        ("vllm", "/health", "application/json", ""),
+        ("vllm", "/version", "application/json", '{"version":"0.10.2"}'),
+        ("llama_cpp", "/health", "application/json", '{"status":"ok"}'),
+        ("ollama", "/", "text/plain; charset=utf-8", "Ollama is running"),
+        ("ollama", "/api/version", "application/json; charset=utf-8", '{"version":"0.12.6"}'),
+    ],
+    indirect=["sim"],
+)
+def test_health_and_version(sim: RunningSimulator, path: str, content_type: str, body: str) -> None:
+    with _client(sim) as client:
+        response = client.get(path)
+    assert (response.status_code, response.headers["content-type"], response.text) == (200, content_type, body)
+
+
+@pytest.mark.parametrize("sim", ["vllm"], indirect=True)
+def test_vllm_metrics_have_the_real_names_and_count_tokens(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        before = client.get("/metrics").text
+        client.post("/v1/chat/completions", json=chat_request("m"))
+        after = client.get("/metrics").text
+    names = {line.split()[2] for line in after.splitlines() if line.startswith("# TYPE")}
+    assert names == {
+        "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
+        "vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:request_success_total",
+        "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
+        "vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds",
+    }
+
+    def value(text: str, name: str) -> float:
+        (line,) = [ln for ln in text.splitlines() if ln.startswith(name + "{")]
+        return float(line.rsplit(" ", 1)[1])
+
+    assert value(after, "vllm:prompt_tokens_total") - value(before, "vllm:prompt_tokens_total") == 3
+    assert value(after, "vllm:generation_tokens_total") - value(before, "vllm:generation_tokens_total") == 3
+    assert 'vllm:num_requests_running{engine="0",model_name="m"} 0.0' in after.splitlines()
+
+
+@pytest.mark.parametrize("sim", ["llama_cpp"], indirect=True)
+def test_llama_cpp_native_endpoints(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        metrics = client.get("/metrics").text
+        props = client.get("/props").json()
+        slots = client.get("/slots").json()
+        native = client.post("/completion", json={"prompt": "a b c", "n_predict": 2}).json()
+        openai_style = client.post("/v1/completions", json={"prompt": "a b c", "max_tokens": 2}).json()
+        streamed = client.post("/completion", json={"prompt": "a b c", "n_predict": 2, "stream": True})
+    assert {line.split()[2] for line in metrics.splitlines() if line.startswith("# TYPE")} == {
+        f"llamacpp:{n}" for n in ("prompt_tokens_total", "prompt_seconds_total", "tokens_predicted_total",
+                                  "tokens_predicted_seconds_total", "n_decode_total", "n_busy_slots_per_decode",
+                                  "prompt_tokens_seconds", "predicted_tokens_seconds", "requests_processing",
+                                  "requests_deferred")}
+    assert (props["total_slots"], props["model_path"]) == (64, "m.gguf")
+    assert [s["id"] for s in slots] == list(range(64)) and not any(s["is_processing"] for s in slots)
+    assert (native["content"], native["stop"], native["stop_type"], native["tokens_predicted"],
+            native["tokens_evaluated"]) == (openai_style["choices"][0]["text"], True, "limit", 2, 3)
+    assert streamed.headers["content-type"] == "text/event-stream"
+    events = [json.loads(p) for p in sse_payloads(streamed.text)]  # no [DONE] on the native endpoint
+    assert [(e["content"], e["stop"]) for e in events] == [(native["content"], False), ("", True)]
+    assert events[-1]["timings"]["predicted_n"] == 2
+
+
+# --- Ollama native ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("sim", ["ollama"], indirect=True)
+def test_ollama_tags_show_and_ps(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        tags = client.get("/api/tags").json()
+        show = client.post("/api/show", json={"model": "m2"})
+        missing = client.post("/api/show", json={"model": "zzz"})
+        client.post("/api/chat", json={"model": "m2", "messages": []})  # loads m2
+        ps = client.get("/api/ps").json()
+    details = {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+               "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
+    assert [(m["name"], m["model"], m["size"], len(m["digest"]), m["details"]) for m in tags["models"]] == [
+        ("m:1", "m:1", 2019393189, 64, details), ("m2:latest", "m2:latest", 2019393189, 64, details)]
+    assert (show.status_code, sorted(show.json())) == (200, ["capabilities", "details", "license", "model_info",
+                                                             "modelfile", "modified_at", "parameters", "template"])
+    assert (missing.status_code, missing.json()) == (404, {"error": "model 'zzz' not found"})
+    assert [m["name"] for m in ps["models"]] == ["m2:latest"]
+    assert sorted(ps["models"][0]) == ["context_length", "details", "digest", "expires_at", "model", "name", "size",
+                                       "size_vram"]
+
+
+@pytest.mark.parametrize("sim", ["ollama"], indirect=True)
+def test_ollama_chat_stream_is_ndjson_ending_with_done(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/api/chat", json=chat_request("m:1"))
+    assert (response.status_code, response.headers["content-type"]) == (200, "application/x-ndjson")
+    lines = [normalize(line) for line in ndjson_lines(response.text)]
+    assert lines == [
+        {"model": "m:1", "created_at": TIMESTAMP, "message": {"role": "assistant", "content": "vustair rum"},
+         "done": False},
+        {"model": "m:1", "created_at": TIMESTAMP, "message": {"role": "assistant", "content": " louvain"},
+         "done": False},
+        {"model": "m:1", "created_at": TIMESTAMP, "message": {"role": "assistant", "content": ""}, "done": True,
+         "done_reason": "stop", "total_duration": 1000001, "load_duration": 1000000, "prompt_eval_count": 3,
+         "prompt_eval_duration": 0, "eval_count": 3, "eval_duration": 1},
+    ]
+
+
+@pytest.mark.parametrize("sim", ["ollama"], indirect=True)
+def test_ollama_generate_non_streaming_and_num_predict(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/api/generate", json={"model": "m2", "prompt": "a b c", "stream": False,
+                                                      "options": {"num_predict": 2}})
+    body = normalize(response.json())
+    assert body == {"model": "m2:latest", "created_at": TIMESTAMP, "response": body["response"], "done": True,
+                    "done_reason": "length", "context": [1, 2, 3, 4, 5], "total_duration": 1000001,
+                    "load_duration": 1000000, "prompt_eval_count": 3, "prompt_eval_duration": 0, "eval_count": 2,
+                    "eval_duration": 1}
+    assert len(body["response"].split()) == 2
+
+
+@pytest.mark.parametrize(
+    ("sim", "path", "request_body", "status", "body"),
+    [
+        ("ollama", "/api/chat", {"model": "nope", "messages": []}, 404, {"error": "model 'nope' not found"}),
+        ("ollama", "/api/chat", {"messages": []}, 400, {"error": "model is required"}),
+        ("ollama", "/api/chat", {"model": "m:1", "messages": "hi"}, 400,
+         {"error": "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message"}),
+        ("ollama", "/api/generate", {"model": "m:1", "prompt": 5}, 400,
+         {"error": "json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type string"}),
+        ("ollama", "/api/chat", {"model": "m:1", "messages": [], "stream": "yes"}, 400,
+         {"error": "json: cannot unmarshal string into Go struct field ChatRequest.stream of type bool"}),
+        ("ollama", "/api/chat", {"model": "m:1", "messages": [], "options": []}, 400,
+         {"error": "json: cannot unmarshal array into Go struct field ChatRequest.options of type "
+                   "map[string]interface {}"}),
+    ],
+    indirect=["sim"],
+)
+def test_ollama_errors(sim: RunningSimulator, path: str, request_body: Any, status: int, body: Any) -> None:
+    with _client(sim) as client:
+        response = client.post(path, json=request_body)
+    assert (response.status_code, response.json()) == (status, body)
+
+
+@pytest.mark.parametrize("sim", ["ollama"], indirect=True)
+def test_ollama_empty_chat_only_loads_the_model(sim: RunningSimulator) -> None:
+    with _client(sim) as client:
+        response = client.post("/api/chat", json={"model": "m:1", "messages": []})
+    assert normalize(response.json()) == {"model": "m:1", "created_at": TIMESTAMP,
+                                          "message": {"role": "assistant", "content": ""},
+                                          "done_reason": "load", "done": True}

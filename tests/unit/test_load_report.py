@@ -1,0 +1,82 @@
+"""Report outputs (loadtests.report, prompts): JSON fields, CSV of every request, self-contained HTML."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from loadtests.prompts import PromptFileError, PromptSource, load_prompt_file
+from loadtests.report import CSV_COLUMNS, build_report, csv_text, html_text, write_outputs
+from tests.unit.test_load_metrics import make
+
+pytestmark = [pytest.mark.unit]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def records() -> list:
+    out = [make(i * 300.0, user=1 + i % 2) for i in range(6)]
+    out.append(make(2000.0, error="timeout"))
+    out[0].server_timing = {"x-sim-ttft-ms": "100.000"}
+    return out
+
+
+def test_csv_has_one_row_per_request_with_request_id_and_error_class() -> None:
+    recs = records()
+    rows = list(csv.DictReader(io.StringIO(csv_text(recs, open_loop=False))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [r["request_id"] for r in rows] == [r.request_id for r in sorted(recs, key=lambda r: r.sent_ns)]
+    assert rows[0]["ttft_ms"] == "100.000" and rows[0]["tpot_ms"] == f"{180 / 19:.3f}"
+    assert rows[0]["server_timing"] == '{"x-sim-ttft-ms": "100.000"}'
+    failed = [r for r in rows if r["error_class"]]
+    assert [(r["error_class"], r["error"], r["ttft_ms"]) for r in failed] == [("timeout", "boom", "")]
+
+
+def test_html_is_self_contained_with_the_five_charts() -> None:
+    recs = records()
+    report = build_report(recs, {"host": "http://x"}, open_loop=False)
+    text = html_text(report, recs, open_loop=False)
+    for title in ("TTFT distribution", "TPOT distribution", "Latency over time", "Throughput over time",
+                  "Errors over time"):
+        assert title in text
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "").replace("http://x", "")
+    assert "<script" not in text
+
+
+def test_write_outputs_writes_json_csv_html_atomically(tmp_path: Path) -> None:
+    recs = records()
+    report = build_report(recs, {"host": "http://x", "max_concurrency": 2}, open_loop=False)
+    paths = write_outputs(tmp_path / "run.json", report, recs, open_loop=False)
+    assert [p.name for p in paths] == ["run.json", "run.csv", "run.html", "run.records.jsonl"]
+    data = json.loads(paths[0].read_text())
+    assert data["completed"] == 6 and data["failed"] == 1 and data["errors"]["timeout"] == 1
+    assert data["max_concurrency"] == 2 and data["run"]["host"] == "http://x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.csv", "run.html", "run.json", "run.records.jsonl"]
+
+
+def test_prompts_are_seeded_and_sized() -> None:
+    src = PromptSource(prompt_tokens=16, max_tokens=40, seed=3)
+    p = src.get(7)
+    assert p == PromptSource(prompt_tokens=16, max_tokens=40, seed=3).get(7)
+    assert p != src.get(8)
+    assert len(p.text.split()) == 16 and p.prompt_tokens == 16 and p.max_tokens == 40
+
+
+def test_shipped_prompt_file_loads_and_cycles() -> None:
+    path = ROOT / "fixtures" / "prompts" / "chat-short.jsonl"
+    rows = load_prompt_file(path)
+    assert len(rows) == 20
+    src = PromptSource(prompt_tokens=8, max_tokens=10, seed=1, prompt_file=path)
+    assert {src.get(i).id for i in range(20)} == {r[0] for r in rows}
+    assert src.get(0) == src.get(20)
+
+
+def test_bad_prompt_file_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "ok"}\n{"text": "no prompt"}\n', encoding="utf-8")
+    with pytest.raises(PromptFileError, match=r'p.jsonl:2: each line must be an object with a non-empty "prompt" string'):
+        load_prompt_file(path)
