@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.plugins.simulators",
     "tests.plugins.redis_server",
     "tests.plugins.gateway",
+    "tests.plugins.engines",
 ]
 
 

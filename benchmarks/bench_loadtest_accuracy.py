@@ -29,9 +29,13 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from loadtests.report import load_records, records_path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -67,8 +71,10 @@ def reference_client(url: str, streams: int, requests: int) -> dict[str, Any]:
     host, port = url.split("//", 1)[1].split(":")
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True,
                        "max_tokens": 20, "stream_options": {"include_usage": True}}).encode()
-    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nx-request-id: " % len(body))
+    offset = time.time_ns() - time.perf_counter_ns()
+    firsts: dict[str, int] = {}
     sel = selectors.DefaultSelector()
     state: dict[socket.socket, dict[str, Any]] = {}
     budget = [requests]
@@ -83,8 +89,9 @@ def reference_client(url: str, streams: int, requests: int) -> dict[str, Any]:
             return
         budget[0] -= 1
         st = state[sock]
-        st.update(t0=time.perf_counter_ns(), buf=b"", first=None)
-        sock.sendall(request)
+        rid = f"ref-{budget[0]}"
+        st.update(t0=time.perf_counter_ns(), buf=b"", first=None, rid=rid)
+        sock.sendall(head + rid.encode() + b"\r\n\r\n" + body)
 
     for _ in range(streams):
         sock = socket.create_connection((host, int(port)))
@@ -107,9 +114,10 @@ def reference_client(url: str, streams: int, requests: int) -> dict[str, Any]:
                 if st["n"] > 1:  # the first request of each connection is warm-up, as for the tools
                     ttft.append((st["first"] - st["t0"]) / 1e6)
                     e2el.append((t - st["t0"]) / 1e6)
+                    firsts[st["rid"]] = st["first"] + offset
                 send(sock)
     seconds = (time.perf_counter_ns() - started) / 1e9
-    return {"ttft": ttft, "e2el": e2el, "seconds": seconds}
+    return {"ttft": ttft, "e2el": e2el, "seconds": seconds, "first_token_epoch_ns": firsts}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -120,12 +128,28 @@ def pct(values: list[float], q: float) -> float:
     return data[lo] + (data[hi] - data[lo]) * (rank - lo)
 
 
+def server_writes(url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{url}/_exact/writes", timeout=30) as response:
+        data: dict[str, int] = json.loads(response.read())
+    return data
+
+
+def stamping_error(firsts: dict[str, int], url: str) -> dict[str, float]:
+    """Client first-token stamp minus the server's actual first-content write, per request."""
+    writes = server_writes(url)
+    errors = [(t - writes[rid]) / 1e6 for rid, t in firsts.items() if rid in writes]
+    if not errors:
+        return {}
+    return {"median_error_ms": statistics.median(errors), "p99_error_ms": pct(errors, 99)}
+
+
 def run_reference(url: str, streams: int, requests: int) -> dict[str, float]:
     out = subprocess.run([PY, __file__, "--reference-client", url, str(streams), str(requests)],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     data = json.loads(out.stdout)
     return {"median_ttft_ms": statistics.median(data["ttft"]), "p99_ttft_ms": pct(data["ttft"], 99),
-            "req_per_s": len(data["ttft"]) / data["seconds"], "mean_e2el_ms": statistics.fmean(data["e2el"])}
+            "req_per_s": len(data["ttft"]) / data["seconds"], "mean_e2el_ms": statistics.fmean(data["e2el"]),
+            **stamping_error(data["first_token_epoch_ns"], url)}
 
 
 # --- this suite ------------------------------------------------------------------------------
@@ -139,8 +163,11 @@ def run_suite(url: str, users: int, requests: int, out: Path, workers: int = 0) 
         argv += ["--workers", str(workers)]
     subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT)
     data = json.loads(report.read_text())
+    records = load_records(records_path(report))
+    firsts = {r.request_id: r.epoch(r.first_token_ns) for r in records if r.first_token_ns is not None}
     return {"median_ttft_ms": data["median_ttft_ms"], "p99_ttft_ms": data["p99_ttft_ms"],
-            "req_per_s": data["request_throughput"], "mean_e2el_ms": data["mean_e2el_ms"]}
+            "req_per_s": data["request_throughput"], "mean_e2el_ms": data["mean_e2el_ms"],
+            **stamping_error(firsts, url)}
 
 
 # --- the public tools ----------------------------------------------------------------------------
@@ -247,12 +274,14 @@ def row(name: str, f: dict[str, float] | str, ref: dict[str, float] | None = Non
     if isinstance(f, str):
         return f"{name:<34} {f}"
     in_flight = f["req_per_s"] * f["mean_e2el_ms"] / 1000
+    stamp = (f"  stamping error median {f['median_error_ms']:.2f} p99 {f['p99_error_ms']:.2f} ms"
+             if "median_error_ms" in f else "")
     delta = ""
     if ref:
         delta = (f"  (median {f['median_ttft_ms'] - ref['median_ttft_ms']:+.2f} ms, "
                  f"p99 {f['p99_ttft_ms'] - ref['p99_ttft_ms']:+.2f} ms vs reference)")
     return (f"{name:<34} TTFT median {f['median_ttft_ms']:8.2f}  p99 {f['p99_ttft_ms']:8.2f}  "
-            f"req/s {f['req_per_s']:8.1f}  in flight {in_flight:6.1f}{delta}")
+            f"req/s {f['req_per_s']:8.1f}  in flight {in_flight:6.1f}{stamp}{delta}")
 
 
 def main() -> int:

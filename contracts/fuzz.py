@@ -162,7 +162,9 @@ def violations_for_response(
             found.append(Violation(rule, endpoint, f"a body matching {ref.rsplit('/', 1)[-1]} for {request}", "; ".join(errors)))
     if isinstance(document, dict) and path.startswith("/v1/") and path != "/v1/models":
         limit = request_body.get("max_tokens") if isinstance(request_body, dict) else None
-        found += check_usage(document.get("usage"), endpoint, limit if isinstance(limit, int) else None)
+        n = request_body.get("n") if isinstance(request_body, dict) else None
+        choices = n if isinstance(n, int) and n > 0 and provider_type not in ("llama_cpp", "llama_cpp_python") else 1
+        found += check_usage(document.get("usage"), endpoint, limit * choices if isinstance(limit, int) else None)
     return found
 
 

@@ -453,9 +453,28 @@ def build_litellm() -> Schema:
     schemas = {
         **openai_request_schemas(),
         **openai_response_schemas(),
-        "Error": OPENAI_ERROR,
+        # LiteLLM 1.106 (seen): error.type may be null and the error carries
+        # provider_specific_fields; message, type, param and code are always there.
+        "Error": obj(
+            {
+                "error": obj(
+                    {
+                        "message": STR,
+                        "type": nullable(STR),
+                        "param": nullable(STR),
+                        "code": {"anyOf": [STR, {"type": "integer"}, {"type": "null"}]},
+                    }
+                )
+            },
+            closed=True,
+        ),
         "Readiness": obj({"status": {"const": "healthy"}}),
     }
+    # LiteLLM drops null fields from stream chunks: a choice without finish_reason is one whose
+    # finish_reason is null, and a text-completion chunk may carry no text.
+    schemas["ChatCompletionChunk"]["properties"]["choices"]["items"]["required"].remove("finish_reason")
+    text_choice = schemas["TextCompletionChunk"]["properties"]["choices"]["items"]
+    text_choice["required"] = ["index"]
     auth_errors = error_responses({"401": "missing or wrong key", "400": "invalid request", "404": "unknown model"})
     paths = {
         "/health/liveliness": {

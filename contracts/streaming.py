@@ -62,7 +62,8 @@ def check_json_content_type(headers: Mapping[str, str], endpoint: str, rule: str
 
 
 def check_usage(usage: Any, endpoint: str, max_tokens: int | None) -> list[Violation]:
-    """``total_tokens`` = prompt + completion, and no more completion tokens than ``max_tokens``."""
+    """``total_tokens`` = prompt + completion, and no more completion tokens than ``max_tokens``
+    (the caller multiplies by ``n``: usage counts every choice's tokens)."""
     if not isinstance(usage, dict):
         return []  # the schema check reports a missing or ill-typed usage
     found: list[Violation] = []
@@ -216,7 +217,9 @@ def _check_stream_usage(chunks: list[dict[str, Any]], endpoint: str, expect: Sse
     if early:
         found.append(Violation("sse-usage", endpoint, "usage only in the last chunk", f"usage also in chunk(s) {early[:5]} of {len(chunks)}"))
     if last in carriers:
-        found.extend(check_usage(chunks[last]["usage"], endpoint, expect.max_tokens))
+        # usage counts the tokens of every choice: n choices may hold n * max_tokens.
+        limit = expect.max_tokens * expect.choices if expect.max_tokens is not None else None
+        found.extend(check_usage(chunks[last]["usage"], endpoint, limit))
     return found
 
 

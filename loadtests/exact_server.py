@@ -5,6 +5,11 @@
 request arrived, then one chunk every ``gap`` (absolute deadlines, so no drift), a usage chunk,
 ``[DONE]``. Zero timings make it a zero-latency server for rate tests. Raw asyncio, TCP_NODELAY,
 a large listen backlog, HTTP/1.1 keep-alive with chunked encoding. Prints its port when ready.
+
+Its truth: for every request carrying an ``x-request-id``, the wall-clock time (ns) at which the
+first content chunk was actually handed to the kernel; ``GET /_exact/writes`` returns them all.
+A client's stamping error is then its own first-token time minus this, whatever the server's
+own lateness on a loaded machine.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ def _event(obj: dict[str, object]) -> bytes:
     return _chunk(b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n")
 
 
+FIRST_WRITES: dict[str, int] = {}
+
+
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, args: argparse.Namespace) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -36,9 +44,19 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ar
             head = await reader.readuntil(b"\r\n\r\n")
             arrived = loop.time()
             length = 0
+            request_id = ""
             for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
+                lower = line.lower()
+                if lower.startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
+                elif lower.startswith(b"x-request-id:"):
+                    request_id = line.split(b":", 1)[1].strip().decode()
+            if head.startswith(b"GET /_exact/writes"):
+                payload = json.dumps(FIRST_WRITES).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(payload), payload))
+                await writer.drain()
+                continue
             body = json.loads(await reader.readexactly(length)) if length else {}
             base = {"id": "chatcmpl-exact", "object": "chat.completion.chunk", "created": int(time.time()),
                     "model": body.get("model", "exact")}
@@ -62,6 +80,8 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ar
                 if delay > 0:
                     await asyncio.sleep(delay)
                 writer.write(_event({**base, "choices": [{"index": 0, "delta": {"content": words}}]}))
+                if i == 0 and request_id:
+                    FIRST_WRITES[request_id] = time.time_ns()
             n = args.chunks * args.tokens_per_chunk
             writer.write(_event({**base, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": n,
                                                                   "total_tokens": n + 1}})

@@ -164,6 +164,8 @@ class LLMBaseUser(User):
                 break
             if record.first_byte_ns is None:
                 record.first_byte_ns = t
+            if line == b"\n":  # SSE event separator
+                continue
             chunk = parse_stream_line(api, line)
             if chunk is None:
                 continue

@@ -80,6 +80,9 @@ class RunningSimulator:
         if set(changes) == {"refuse_connections"}:
             (self.refuse_connections if changes["refuse_connections"] else self.accept_connections)()
             return {"config": {"refuse_connections": changes["refuse_connections"]}}
+        if changes == {"reset_connections": False}:  # unreachable over HTTP while every connection is reset
+            self.accept_connections()
+            return {"config": {"reset_connections": False}}
         result: dict[str, Any] = _request("POST", self.url + "/_sim/control", changes)
         return result
 
@@ -91,8 +94,9 @@ class RunningSimulator:
         self._wait_listening(False)
 
     def accept_connections(self) -> None:
-        self._signal_or_call(signal.SIGUSR2, {"refuse_connections": False})
-        self._wait_listening(True)
+        """Listen again and stop resetting connections (undoes refuse_connections and reset_connections)."""
+        self._signal_or_call(signal.SIGUSR2, {"refuse_connections": False, "reset_connections": False})
+        _wait_stats(self, 5.0, stop_on_failure=False)
 
     def _signal_or_call(self, signum: int, changes: dict[str, Any]) -> None:
         if self._process is not None:
@@ -159,14 +163,15 @@ def _expects_stats(config: SimulatorConfig) -> bool:
     return not (config.loading_s > 0 or config.refuse_connections or config.reset_connections)
 
 
-def _wait_stats(sim: RunningSimulator, timeout: float) -> None:
+def _wait_stats(sim: RunningSimulator, timeout: float, *, stop_on_failure: bool = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):
             sim.stats()
             return
         time.sleep(0.01)
-    sim.stop()
+    if stop_on_failure:
+        sim.stop()
     raise SimulatorStartError(f"{sim!r} did not answer /_sim/stats within {timeout}s")
 
 

@@ -461,7 +461,9 @@ async def _run(config: SimulatorConfig, announce: Callable[[SimulatorServer], No
         loop.add_signal_handler(signal.SIGTERM, server.stop)
         loop.add_signal_handler(signal.SIGINT, server.stop)
         loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(server.apply({"refuse_connections": True})))
-        loop.add_signal_handler(signal.SIGUSR2, lambda: loop.create_task(server.apply({"refuse_connections": False})))
+        # SIGUSR2 restores normal accepting even when connections are reset (the control endpoint is then unreachable).
+        loop.add_signal_handler(signal.SIGUSR2, lambda: loop.create_task(
+            server.apply({"refuse_connections": False, "reset_connections": False})))
     announce(server)
     if started is not None:
         started(server)

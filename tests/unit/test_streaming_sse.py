@@ -253,3 +253,11 @@ def test_split_sse_reports_undecodable_bytes() -> None:
 def test_empty_body() -> None:
     found = check(b"")
     assert rules(found) == ["sse-done", "sse-finish-reason", "sse-framing"]
+
+
+def test_usage_may_hold_n_times_max_tokens() -> None:
+    events = [*good_chunks(), chunk({"content": "b"}, index=1), chunk({}, finish="length", index=1)]
+    assert check(sse([*events, usage_chunk(completion=4, total=7)]), include_usage=True, choices=2) == []
+    assert check(sse([*events, usage_chunk(completion=5, total=8)]), include_usage=True, choices=2) == [
+        Violation("max-tokens", EP, "completion_tokens <= max_tokens = 4", "completion_tokens = 5")
+    ]

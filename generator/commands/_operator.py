@@ -1,0 +1,39 @@
+"""Helpers shared by the operator commands (health, wait-for, ports, request, requests, demo)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from generator.diagnostics import errors_of
+from generator.errors import AibackendError, ConfigInvalid
+from generator.load import Sources, load_sources
+
+__all__ = ["api_key_from_env", "read_sources"]
+
+
+def read_sources(config_dir: Path) -> Sources:
+    """Layers 1-2 (YAML, schema) only: enough to know providers and ports, and fast.
+
+    Invalid sources print their located diagnostics and raise ``ConfigInvalid`` (exit 1).
+    """
+    loaded = load_sources(config_dir)
+    if loaded.sources is None or errors_of(loaded.diagnostics):
+        for diagnostic in errors_of(loaded.diagnostics):
+            print(diagnostic.format(), file=sys.stderr)
+        raise ConfigInvalid(loaded.diagnostics)
+    return loaded.sources
+
+
+def api_key_from_env(variable: str, *, required: bool, environ: Mapping[str, str] | None = None) -> str | None:
+    """A bearer key from the environment variable ``variable`` (never from the command line)."""
+    env = os.environ if environ is None else environ
+    value = env.get(variable) or None
+    if value is None and required:
+        raise AibackendError(
+            f"environment variable {variable} is not set: the gateway needs its key",
+            hint=f"export {variable}=... (the key the gateway was started with), or pass --api-key-env VAR",
+        )
+    return value

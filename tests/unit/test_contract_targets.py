@@ -1,0 +1,82 @@
+"""Targets from TYPE=URL and from a providers.yaml; keys only from the environment."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from contracts.suite import Target
+from contracts.targets import api_key_from_env, parse_target, targets_from_providers_file
+from generator.errors import UsageError
+
+pytestmark = [pytest.mark.unit]
+
+EXAMPLE = Path("/work/shared/reference/example-config/providers.yaml")
+
+
+def test_parse_target() -> None:
+    assert parse_target(" vllm = http://127.0.0.1:8000/v1 ", model="m") == Target(
+        "vllm", "http://127.0.0.1:8000/v1", model="m", name=" vllm = http://127.0.0.1:8000/v1 "
+    )
+    assert Target("vllm", "http://127.0.0.1:8000/v1/").base_url == "http://127.0.0.1:8000"
+
+
+def test_every_active_provider_of_a_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = tmp_path / "providers.yaml"
+    shutil.copy(EXAMPLE, registry) if EXAMPLE.exists() else pytest.fail(f"missing {EXAMPLE}")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    targets = targets_from_providers_file(registry)
+    assert [(t.name, t.type, t.url, t.model, t.api_key) for t in targets] == [
+        ("ollama", "ollama", "http://127.0.0.1:11434", "llama3.1:8b", None),
+        ("llama_cpp_python", "llama_cpp_python", "http://127.0.0.1:8000", "llama-cpp-default", None),
+        ("llama_cpp_native", "llama_cpp", "http://127.0.0.1:8080", "llama-cpp-native", None),
+        ("vllm-qwen", "vllm", "http://127.0.0.1:8001", "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", None),
+    ]
+
+
+def test_a_providers_api_key_env_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = tmp_path / "providers.yaml"
+    registry.write_text(
+        "providers:\n  cloud:\n    type: openai\n    base_url: https://api.example.com/v1\n"
+        "    api_key_env: CLOUD_KEY\n    models: [gpt-4o-mini]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CLOUD_KEY", "sk-cloud")
+    [target] = targets_from_providers_file(registry, model="override")
+    assert (target.api_key, target.model, target.base_url) == ("sk-cloud", "override", "https://api.example.com")
+    monkeypatch.delenv("CLOUD_KEY")
+    with pytest.raises(UsageError, match="^environment variable CLOUD_KEY is not set"):
+        targets_from_providers_file(registry)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("providers: []\n", "--providers-file {p}: no 'providers' mapping at the top level"),
+        ("providers:\n  a: {type: tgi, base_url: 'http://x'}\n", "{p}: providers.a.type: 'tgi' has no contract"),
+        ("providers:\n  a: {type: vllm}\n", "{p}: providers.a.base_url: missing"),
+        ("providers:\n  a: {type: vllm, base_url: 'x:1', status: active}\n", "{p}: providers.a.base_url: 'x:1' is not an http(s) URL with a host"),
+        ("providers:\n  a: {type: vllm, base_url: 'http://x', status: disabled}\n", "--providers-file {p}: no active provider to check"),
+        ("providers: [\n", "--providers-file {p}: not valid YAML: "),
+    ],
+    ids=["not-a-mapping", "unknown-type", "no-url", "bad-url", "none-active", "bad-yaml"],
+)
+def test_bad_registry(tmp_path: Path, text: str, message: str) -> None:
+    registry = tmp_path / "providers.yaml"
+    registry.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        targets_from_providers_file(registry)
+    assert caught.value.message.startswith(message.format(p=registry))
+
+
+def test_missing_registry(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"cannot read it: No such file or directory$"):
+        targets_from_providers_file(tmp_path / "nope.yaml")
+
+
+def test_no_key_variable_for_keyless_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert api_key_from_env(None, "vllm") is None
+    monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-master")
+    assert api_key_from_env(None, "litellm") == "sk-master"
