@@ -22,8 +22,8 @@ from generator.routing import RouteTable, resolve_routes
 from generator.yamlsource import KeyPath, format_path
 
 __all__ = [
-    "Layer",
     "LAYERS",
+    "Layer",
     "check_consistency",
     "check_environment",
     "check_ports",
@@ -226,7 +226,7 @@ def check_environment(sources: Sources, environ: dict[str, str] | None = None) -
                   f"export {cache.password_env}=... or set cache.password_env: null for a Redis without a password",
                   severity="warning")
         )
-    for role, display in sources.files.items():
+    for display in sources.files.values():
         path = sources.config_dir / Path(display).name
         if path.is_file():
             diagnostics.extend(scan_secrets(path, display))

@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the last resort: never a bare traceback for the user
+    except Exception as exc:  # the last resort: never a bare traceback for the user
         log = _write_crash_log()
         print(
             f"aibackend {args.command}: internal error: {type(exc).__name__}: {exc}\n"

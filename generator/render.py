@@ -145,7 +145,8 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 @functools.lru_cache(maxsize=65536)
 def _plain_or_quoted(text: str) -> str:
-    if _PLAIN.match(text) and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG:
+    resolved = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    if _PLAIN.match(text) and resolved == _STR_TAG:
         return text
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid double-quoted YAML scalar
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import secrets
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.errors import StoreError, UsageError
+from generator.render import body_of, parse_metadata
 
 __all__ = [
     "BACKUPS_DIR",
@@ -442,6 +444,12 @@ def verify_generated(data: bytes) -> str | None:
         return f"it is not valid YAML{where}"
     if not isinstance(loaded, dict) or not isinstance(loaded.get("model_list"), list):
         return "it has no top-level model_list list"
+    # A copy cut off at a line boundary can still be valid YAML: the header's body hash is the
+    # check that catches it (files written before the hash existed have none to compare).
+    metadata = parse_metadata(text)
+    body_hash = hashlib.sha256(body_of(text).encode("utf-8")).hexdigest()
+    if metadata is not None and metadata.body_sha256 and body_hash != metadata.body_sha256:
+        return "its body does not match the sha256 in its header (truncated, or edited by hand)"
     return None
 
 

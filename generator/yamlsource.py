@@ -64,7 +64,7 @@ class _DuplicateKey(Exception):
         self.first_line = first_line
 
 
-_COLLECTION_TAGS = {MappingNode: "tag:yaml.org,2002:map", SequenceNode: "tag:yaml.org,2002:seq"}
+_COLLECTION_TAGS: dict[type[Node], str] = {MappingNode: "tag:yaml.org,2002:map", SequenceNode: "tag:yaml.org,2002:seq"}
 
 
 def _build(loader: yaml.SafeLoader, node: Node, path: KeyPath, lines: LineMap) -> Any:
@@ -107,9 +107,9 @@ def _syntax_diagnostic(file: str, exc: yaml.YAMLError, text: str) -> Diagnostic:
     line = mark.line + 1 if mark is not None else None
     column = mark.column + 1 if mark is not None else None
     problem = getattr(exc, "problem", None) or str(exc)
-    if mark is not None and "\t" in problem or (
-        mark is not None and 0 <= mark.line < len(text.splitlines()) and "\t" in text.splitlines()[mark.line]
-    ):
+    lines = text.splitlines()
+    offending_line = lines[mark.line] if mark is not None and 0 <= mark.line < len(lines) else ""
+    if "\t" in problem or "\t" in offending_line[: len(offending_line) - len(offending_line.lstrip())]:
         return Diagnostic(
             code="yaml-tab",
             file=file,

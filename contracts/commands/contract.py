@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TYPE=URL",
         help="a server to check: TYPE is ollama, vllm, llama_cpp, llama_cpp_python, openai or litellm (repeatable)",
     )
+    parser.add_argument(
+        "--providers-file",
+        type=Path,
+        metavar="PATH",
+        help="also check every `status: active` provider of this providers.yaml (type from its `type`)",
+    )
     parser.add_argument("--model", metavar="NAME", help="model to exercise (default: the first the server lists)")
     parser.add_argument(
         "--api-key-env",
@@ -40,11 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from contracts.report import as_json, as_text, write_junit
     from contracts.suite import run_suite
-    from contracts.targets import api_key_from_env, parse_target
+    from contracts.targets import api_key_from_env, parse_target, targets_from_providers_file
     from generator.errors import UsageError
 
-    if not args.target:
-        raise UsageError("no target given", hint="pass --target TYPE=URL (repeatable)")
+    if not args.target and not args.providers_file:
+        raise UsageError("no target given", hint="pass --target TYPE=URL (repeatable) or --providers-file PATH")
     if args.fuzz_examples < 0:
         raise UsageError(f"--fuzz-examples must be >= 0 (got {args.fuzz_examples})")
     # Parse every target before sending anything: a typo in the third fails at once.
@@ -52,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     for spec in args.target:
         target = parse_target(spec, model=args.model)
         targets.append(dataclasses.replace(target, api_key=api_key_from_env(args.api_key_env, target.type)))
+    if args.providers_file:
+        targets += targets_from_providers_file(args.providers_file, model=args.model, api_key_env=args.api_key_env)
     reports = []
     for target in targets:
         report = run_suite(target)

@@ -16,6 +16,7 @@ import pytest
 
 from contracts.suite import Check, Probe, Target, checks_for, open_probe
 from contracts.targets import api_key_from_env, parse_target, targets_from_providers_file
+from generator.errors import UsageError
 
 SIMULATED_TYPES = ("ollama", "vllm", "llama_cpp", "llama_cpp_python", "openai")
 # The contract suite's own simulators: fast, and a seed no other test uses, so the session
@@ -50,12 +51,19 @@ def _live_specs(config: pytest.Config) -> list[TargetSpec]:
 
 
 def target_specs(config: pytest.Config) -> list[TargetSpec]:
-    live = _live_specs(config)
+    try:
+        live = _live_specs(config)
+    except UsageError as exc:  # a bad --target / --providers-file: say so, no traceback
+        raise pytest.UsageError(str(exc)) from exc
     if live:
         return live
     specs = [TargetSpec(t, f"sim-{t}", simulator=t) for t in SIMULATED_TYPES]
     specs.append(TargetSpec("openai", "sim-ollama-v1-as-openai", simulator="ollama"))
     return specs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target_specs(config)  # a bad --target / --providers-file stops the run before collection
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -103,3 +103,23 @@ def test_through_the_installed_entry_point(simulator_factory: Any) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (
         0, f"llama_cpp_python={sim.url}/v1 (model qwen2.5-0.5b-instruct-q4_k_m.gguf): {checks} checks, compliant\n", ""
     )
+
+
+def test_providers_file_checks_every_active_provider(
+    simulator_factory: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ollama = simulator_factory("ollama", **FAST)
+    vllm = simulator_factory("vllm", violations=["health"], **FAST)
+    registry = tmp_path / "providers.yaml"
+    registry.write_text(
+        "providers:\n"
+        f"  local-ollama: {{type: ollama, base_url: '{ollama.url}', status: active, models: [llama3.2:latest]}}\n"
+        f"  gpu-vllm: {{type: vllm, base_url: '{vllm.url}/v1', status: active, models: [Qwen/Qwen2.5-0.5B-Instruct]}}\n"
+        "  spare: {type: vllm, base_url: 'http://127.0.0.1:9', status: disabled, models: [x]}\n",
+        encoding="utf-8",
+    )
+    assert main(["contract", "--providers-file", str(registry)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"local-ollama (model llama3.2:latest): {len(checks_for('ollama'))} checks, compliant"
+    assert lines[1] == f"gpu-vllm (model Qwen/Qwen2.5-0.5B-Instruct): {len(checks_for('vllm'))} checks, 1 violation(s) of 1 rule(s): health"
+    assert lines[2:] == ["  GET /health", "    rule:     health", "    expected: 200 with an EMPTY body", "    got:      body '{\"status\":\"ok\"}'"]

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from generator.checks import check_environment, check_ports, scan_secrets
-from generator.diagnostics import Diagnostic
 from generator.load import load_sources
 from generator.pipeline import build
 from tests.plugins.configs import MakeConfig

@@ -15,7 +15,14 @@ pytestmark = [pytest.mark.unit]
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "aibackend contract: error: no target given\n  hint: pass --target TYPE=URL (repeatable)\n"),
+        (
+            [],
+            "aibackend contract: error: no target given\n  hint: pass --target TYPE=URL (repeatable) or --providers-file PATH\n",
+        ),
+        (
+            ["--providers-file", "/nonexistent/providers.yaml"],
+            "aibackend contract: error: --providers-file /nonexistent/providers.yaml: cannot read it: No such file or directory\n",
+        ),
         (
             ["--target", "vllm"],
             "aibackend contract: error: --target 'vllm': expected TYPE=URL\n  hint: e.g. --target vllm=http://127.0.0.1:8000\n",
@@ -40,7 +47,7 @@ pytestmark = [pytest.mark.unit]
             "aibackend contract: error: --fuzz-examples must be >= 0 (got -1)\n",
         ),
     ],
-    ids=["no-target", "no-url", "no-type", "unknown-type", "no-scheme", "negative-fuzz"],
+    ids=["no-target", "no-registry", "no-url", "no-type", "unknown-type", "no-scheme", "negative-fuzz"],
 )
 def test_bad_usage_exits_2_with_a_clear_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["contract", *argv]) == 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,38 @@ from generator.errors import UsageError
 
 pytestmark = [pytest.mark.unit]
 
-EXAMPLE = Path("/work/shared/reference/example-config/providers.yaml")
+REGISTRY = """\
+providers:
+  ollama:
+    type: ollama
+    base_url: http://127.0.0.1:11434
+    status: active
+    models:
+      - name: llama3.1:8b
+        size: 8B
+      - mythomax-l2-13b-q5_k_m
+  llama_cpp_native:
+    type: llama_cpp
+    base_url: http://127.0.0.1:8080
+    status: active
+    models: [llama-cpp-native]
+  vllm-qwen:
+    type: vllm
+    base_url: http://127.0.0.1:8001
+    models:
+      - name: Qwen/Qwen2.5-Coder-7B-Instruct-AWQ
+  vllm-dolphin:
+    type: vllm
+    base_url: http://127.0.0.1:8002
+    status: disabled
+    models: [cognitivecomputations/Dolphin3.0-Llama3.1-8B]
+  openai:
+    type: openai
+    base_url: https://api.openai.com/v1
+    status: template
+    api_key_env: OPENAI_API_KEY
+    models: [gpt-4o-mini]
+"""
 
 
 def test_parse_target() -> None:
@@ -25,12 +55,12 @@ def test_parse_target() -> None:
 
 def test_every_active_provider_of_a_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     registry = tmp_path / "providers.yaml"
-    shutil.copy(EXAMPLE, registry) if EXAMPLE.exists() else pytest.fail(f"missing {EXAMPLE}")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    registry.write_text(REGISTRY, encoding="utf-8")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a template provider's key is never asked for
     targets = targets_from_providers_file(registry)
+    # status defaults to active (vllm-qwen); disabled and template providers are left out
     assert [(t.name, t.type, t.url, t.model, t.api_key) for t in targets] == [
         ("ollama", "ollama", "http://127.0.0.1:11434", "llama3.1:8b", None),
-        ("llama_cpp_python", "llama_cpp_python", "http://127.0.0.1:8000", "llama-cpp-default", None),
         ("llama_cpp_native", "llama_cpp", "http://127.0.0.1:8080", "llama-cpp-native", None),
         ("vllm-qwen", "vllm", "http://127.0.0.1:8001", "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", None),
     ]

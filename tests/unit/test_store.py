@@ -556,6 +556,21 @@ def test_verify_generated_names_what_is_wrong(data: bytes, reason: str) -> None:
     assert store.verify_generated(data) == reason
 
 
+def test_verify_generated_catches_a_copy_cut_at_a_line_boundary() -> None:
+    from pathlib import Path as _Path
+
+    from generator.pipeline import build
+
+    root = _Path(__file__).resolve().parents[2]
+    text = build(root / "fixtures" / "configs" / "example", critical=True, commit="none").text
+    assert text is not None
+    assert store.verify_generated(text.encode()) is None
+    lines = text.splitlines(keepends=True)
+    cut = "".join(lines[: len(lines) - 12])  # still valid YAML with a model_list
+    assert store.verify_generated(cut.encode()) == (
+        "its body does not match the sha256 in its header (truncated, or edited by hand)")
+
+
 # --- rollback --------------------------------------------------------------------------------
 
 
