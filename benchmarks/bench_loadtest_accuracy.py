@@ -236,7 +236,7 @@ def run_guidellm(exe: Path, url: str, streams: int, requests: int, tokenizer: Pa
     argv = [str(exe), "run", "--backend", f"kind=openai_http,target={url},model={MODEL}",
             "--profile", f"kind=concurrent,streams={streams}", "--tokenizer", f"kind=hf_auto,model={tokenizer}",
             "--data", "kind=synthetic_text,prompt_tokens=32,output_tokens=20",
-            "--constraints", f"max_requests={requests}", "--output", f"kind=json,path={result}"]
+            "--constraint", f"kind=max_requests,count={requests}", "--output", f"kind=json,path={result}"]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=out, timeout=600)
     if proc.returncode != 0 or not result.exists():
         raise RuntimeError(f"guidellm exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}")
@@ -264,8 +264,17 @@ def run_aiperf(exe: Path, url: str, streams: int, requests: int, tokenizer: Path
     ttft = _find(data, "time_to_first_token")
     rps = _find(data, "request_throughput")
     lat = _find(data, "request_latency")
+    # Per request: its start (epoch ns) + its TTFT = when aiperf stamped the first token.
+    firsts: dict[str, int] = {}
+    export = art / "profile_export.jsonl"
+    if export.exists():
+        for line in export.read_text().splitlines():
+            rec = json.loads(line)
+            meta, metrics = rec.get("metadata", {}), rec.get("metrics", {})
+            if meta.get("benchmark_phase") == "profiling" and "time_to_first_token" in metrics:
+                firsts[meta["x_request_id"]] = int(meta["request_start_ns"] + metrics["time_to_first_token"]["value"] * 1e6)
     return {"median_ttft_ms": ttft.get("p50"), "p99_ttft_ms": ttft.get("p99"), "req_per_s": rps.get("avg"),
-            "mean_e2el_ms": lat.get("avg")}
+            "mean_e2el_ms": lat.get("avg"), **stamping_error(firsts, url)}
 
 
 # --- the table -----------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def violations_for_response(
     error_rule = "ollama-error" if provider_type == "ollama" else "error-schema"
     request = _clip(json.dumps(request_body, ensure_ascii=True, default=str))
     if status >= 500:
-        which = rule if positive else ("ollama-error" if provider_type == "ollama" else "invalid-param")
+        which = rule if positive else _invalid_request_rule(provider_type, path, request_body)
         kind = "a valid" if positive else "an invalid"
         return [Violation(which, endpoint, f"no 5xx for {kind} request {request}", f"{status}: {_clip(content.decode('utf-8', 'replace'))}")]
     if str(status) not in documented:
@@ -166,6 +166,22 @@ def violations_for_response(
         choices = n if isinstance(n, int) and n > 0 and provider_type not in ("llama_cpp", "llama_cpp_python") else 1
         found += check_usage(document.get("usage"), endpoint, limit * choices if isinstance(limit, int) else None)
     return found
+
+
+REQUIRED_FIELDS = {"/v1/chat/completions": ("model", "messages"), "/v1/completions": ("model", "prompt")}
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {"model": str, "messages": list, "prompt": (str, list)}
+
+
+def _invalid_request_rule(provider_type: str, path: str, body: Any) -> str:
+    """The rule a 5xx to an invalid request breaks: which kind of invalid it was."""
+    if provider_type == "ollama":
+        return "ollama-error"
+    if not isinstance(body, dict):
+        return "malformed-body"  # not JSON, or not an object
+    for name in REQUIRED_FIELDS.get(path, ()):
+        if name not in body or not isinstance(body[name], FIELD_TYPES[name]):
+            return "missing-field"
+    return "invalid-param"
 
 
 def _stream_violations(provider_type: str, path: str, body: dict[str, Any], headers: Any, content: bytes) -> list[Violation]:
@@ -224,7 +240,7 @@ def _run_operation(operation: Any, target: Target, model: str, mode: GenerationM
             tame(case, model)
         response = case.call(base_url=target.base_url, headers=headers, timeout=timeout)
         for violation in violations_for_response(
-            target.type, case.method.upper(), case.path, case.body if not isinstance(case.body, bytes) else None,
+            target.type, case.method.upper(), case.path, _decoded(case.body),
             response.status_code, response.headers_dict() if hasattr(response, "headers_dict") else _flat(response.headers),
             response.content, positive=positive, documented=documented,
         ):
@@ -232,6 +248,16 @@ def _run_operation(operation: Any, target: Target, model: str, mode: GenerationM
 
     exercise()
     return sorted(found.values())
+
+
+def _decoded(body: Any) -> Any:
+    # Negative cases may send raw bytes; judge them by what a server would parse.
+    if isinstance(body, bytes | bytearray):
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return body.decode("utf-8", "replace")
+    return body
 
 
 def _flat(headers: Any) -> dict[str, str]:

@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 __all__ = [
@@ -165,7 +165,7 @@ def classify(number: int, line: str) -> tuple[LineKind, RequestRecord | AccessLi
         return "text", None
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return "malformed", Malformed(number, f"not valid JSON ({exc.msg} at column {exc.colno})", text[:160])
     if not isinstance(data, dict):
         return "malformed", Malformed(number, "a JSON value that is not an object", text[:160])
@@ -308,4 +308,4 @@ def format_record(record: RequestRecord) -> str:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
@@ -57,7 +57,7 @@ def record_of(payload: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]
     return {
         "message": EVENT,
         "level": "INFO" if payload.get("status") == "success" else "ERROR",
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "component": "aibackend.request_logger",
         "call_id": payload.get("id") or kwargs.get("litellm_call_id"),
         "model_group": payload.get("model_group") or requested,
@@ -87,7 +87,7 @@ class RequestLogger(CustomLogger):  # type: ignore[misc]
             return
         try:
             line = json.dumps(record_of(payload, kwargs), default=str)
-        except Exception:  # noqa: BLE001 - a logging problem must never fail a request
+        except Exception:  # a logging problem must never fail a request
             return
         sys.stdout.write(line + "\n")
         sys.stdout.flush()

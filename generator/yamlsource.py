@@ -64,12 +64,13 @@ class _DuplicateKey(Exception):
         self.first_line = first_line
 
 
-_COLLECTION_TAGS: dict[type[Node], str] = {MappingNode: "tag:yaml.org,2002:map", SequenceNode: "tag:yaml.org,2002:seq"}
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
 def _build(loader: yaml.SafeLoader, node: Node, path: KeyPath, lines: LineMap) -> Any:
     lines.lines.setdefault(path, node.start_mark.line + 1)
-    expected_tag = _COLLECTION_TAGS.get(type(node))
+    expected_tag = _MAP_TAG if isinstance(node, MappingNode) else _SEQ_TAG if isinstance(node, SequenceNode) else None
     if expected_tag is not None and node.tag != expected_tag:
         # Walking collections by hand must not bypass safe loading: refuse any other tag.
         raise yaml.constructor.ConstructorError(

@@ -61,13 +61,11 @@ def _locust_run(args: argparse.Namespace, url: str, model: str, report: Path, *,
     run_time = None
     if open_loop:
         opts += ["--llm-rate", f"{rate:g}", "--llm-arrival", args.arrival, "--llm-burstiness", f"{args.burstiness:g}"]
-        if args.duration:
-            # The schedule ends at --duration; the run ends when its last request is answered
-            # (Locust's -t is only a safety net, so the drain is measured, not cut).
-            opts += ["--llm-duration", f"{args.duration:g}"]
-            run_time = args.duration + args.timeout + 5
-    elif args.duration:
-        run_time = args.duration
+    if args.duration:
+        # No new request after --duration (open loop: the schedule ends there); the run ends when
+        # the last one is answered, so the drain is measured, not cut. Locust's -t is a safety net.
+        opts += ["--llm-duration", f"{args.duration:g}"]
+        run_time = args.duration + args.timeout + 30
     return LocustRun(host=url, users=users, spawn_rate=max(1.0, users * 10.0), options=opts, report=report,
                      workers=args.workers, run_time=run_time, stop_timeout=args.timeout if not open_loop else 0.0)
 

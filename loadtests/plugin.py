@@ -64,6 +64,9 @@ def _settings(environment: Environment) -> LoadSettings:
 
 
 def _init(environment: Environment, **_: Any) -> None:
+    # gevent timers count from the loop's cached clock, which is stale by however long Locust's
+    # start-up took (seconds on a busy machine): without this, `-t 30s` fires at once.
+    gevent.get_hub().loop.update_now()
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         runner.register_message("llm_done", _on_worker_done)

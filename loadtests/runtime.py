@@ -57,6 +57,11 @@ class RunContext:
                     seconds=settings.duration or None,
                 )
             )
+        # Closed loop with a duration: no new request after the deadline, in-flight ones finish
+        # (the drain is measured, and every worker reports everything before the master quits).
+        self.deadline_ns: int | None = None
+        if settings.duration and not settings.open_loop:
+            self.deadline_ns = now_ns() + int(settings.duration * 1e9)
         self._local_seq = itertools.count()
         self.records: list[RequestRecord] = []
         self.pending: list[RequestRecord] = []
@@ -74,7 +79,7 @@ class RunContext:
             if intended is None:
                 self._exhaust()
                 return None
-        elif not self.budget.take():
+        elif (self.deadline_ns is not None and now_ns() >= self.deadline_ns) or not self.budget.take():
             self._exhaust()
             return None
         index = next(self._local_seq) * self.worker_count + self.worker_index

@@ -20,7 +20,8 @@ class LoadShape(LoadTestShape):
     def tick(self) -> tuple[int, float] | None:
         options = self.runner.environment.parsed_options if self.runner else None
         peak = int(getattr(options, "num_users", None) or 10)
-        seconds = float(getattr(options, "run_time", None) or DEFAULT_SECONDS[self.kind])
+        seconds = float(getattr(options, "llm_duration", None) or getattr(options, "run_time", None)
+                        or DEFAULT_SECONDS[self.kind])
         users = shape_users(self.kind, float(self.get_run_time()), peak, seconds)  # type: ignore[no-untyped-call]
         return None if users is None else (users, max(1.0, float(peak)))
 

@@ -6,6 +6,7 @@ the schedule's deadlines.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import dataclass
@@ -44,8 +45,16 @@ class Generation:
     def chunk_count(self) -> int:
         return len(self.schedule.sizes)
 
+    @functools.cached_property
+    def _chunk_starts(self) -> list[int]:
+        starts, position = [], 0
+        for size in self.schedule.sizes:
+            starts.append(position)
+            position += size
+        return starts
+
     def chunk_text(self, choice: int, chunk: int) -> str:
-        start = sum(self.schedule.sizes[:chunk])
+        start = self._chunk_starts[chunk]
         return "".join(self.choices[choice][start : start + self.schedule.sizes[chunk]])
 
     def text(self, choice: int) -> str:

@@ -325,6 +325,10 @@ def timings(gen: Generation) -> dict[str, Any]:
     }
 
 
+_SENTINEL = "\x00sim-text\x00"
+_SENTINEL_JSON = dumps(_SENTINEL)
+
+
 def _sse(call: Call, payload: bytes) -> bytes:
     return b"data: " + payload + (b"\n" if call.violates("sse-framing") else b"\n\n")
 
@@ -365,6 +369,18 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
     preamble = b""
     if chat and flavor.role_delta is not None:
         preamble = b"".join(event([_choice(flavor, i, "delta", dict(flavor.role_delta), None)]) for i in choices)
+    # Content chunks differ only by their text: render each shape once, splice the JSON-escaped text in
+    # (a thousand streams make json.dumps per chunk the simulator's main cost).
+    templates: dict[tuple[int, str | None], tuple[bytes, bytes]] = {}
+
+    def content_event(index: int, text: str, finish: str | None) -> bytes:
+        template = templates.get((index, finish))
+        if template is None:
+            key, value = content(index, _SENTINEL)
+            head, tail = dumps({**base, "choices": [_choice(flavor, index, key, value, finish)]}).split(_SENTINEL_JSON)
+            template = templates[(index, finish)] = (head, tail)
+        return _sse(call, template[0] + dumps(text) + template[1])
+
     chunks = []
     last = gen.chunk_count - 1
     for c in range(gen.chunk_count):
@@ -373,8 +389,7 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
             finish = None
             if c == last and not flavor.separate_finish_chunk and not no_finish:
                 finish = gen.finish_reasons[i]
-            key, value = content(i, gen.chunk_text(i, c))
-            parts.append(event([_choice(flavor, i, key, value, finish)]))
+            parts.append(content_event(i, gen.chunk_text(i, c), finish))
         chunks.append(b"".join(parts))
     trailer = b""
     if flavor.separate_finish_chunk:

@@ -1,4 +1,4 @@
-"""The HTTP core: one aiohttp low-level server per simulator, whatever its personality.
+"""The HTTP core: one server per simulator (wire.py's raw asyncio HTTP/1.1), whatever its personality.
 
 It owns the listening socket (backlog, TCP_NODELAY on every accepted socket, stop/resume
 listening), the loading phase, the fault injection, the slot pool and the timed sending of
@@ -8,7 +8,6 @@ inference answers against absolute deadlines. Personalities only build bodies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import random
@@ -17,9 +16,6 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
-
-from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 
 from contracts.simulators.config import ConfigError, SimulatorConfig
 from contracts.simulators.latency import SlotPool
@@ -32,24 +28,13 @@ from contracts.simulators.personalities import (
 )
 from contracts.simulators.replies import Call, Delayed, Reply, Streamed, dumps
 from contracts.simulators.stats import SimStats
+from contracts.simulators.wire import HttpProtocol, Request
 
 __all__ = ["BACKLOG", "SimulatorServer", "serve"]
 
 BACKLOG = 4096
 _SERVER_HEADER = {"vllm": "uvicorn", "llama_cpp_python": "uvicorn", "llama_cpp": "llama.cpp", "ollama": "",
                   "openai": "sim-openai"}
-
-
-class _NoDelayHandler(RequestHandler):
-    __slots__ = ()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Nagle would hold small SSE chunks back by up to 40 ms (delayed ACK): never on a streaming server.
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
 
 
 class _ResetProtocol(asyncio.Protocol):
@@ -79,7 +64,7 @@ class SimulatorServer:
         self._refuse_task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._listener: asyncio.AbstractServer | None = None
-        self._aio: web.Server | None = None
+        self._connections: set[HttpProtocol] = set()
         self._stopped: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -100,8 +85,7 @@ class SimulatorServer:
         if self.config.reset_connections:
             self.stats.faults["reset"] += 1
             return _ResetProtocol()
-        assert self._aio is not None and self._loop is not None
-        return _NoDelayHandler(self._aio, loop=self._loop, access_log=None)  # type: ignore[arg-type]
+        return HttpProtocol(self._handle, self._connections)
 
     @property
     def listening(self) -> bool:
@@ -123,9 +107,8 @@ class SimulatorServer:
         self._listener.close()
         self._listener = None
         self._sock = self._bind()  # hold the port (bound, not listening: the kernel refuses)
-        assert self._aio is not None
-        for connection in self._aio.connections:
-            connection.close()
+        for connection in list(self._connections):
+            connection.close_when_idle()
 
     def refuse_for(self, seconds: float) -> None:
         assert self._loop is not None
@@ -144,7 +127,6 @@ class SimulatorServer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        self._aio = web.Server(self._handle, handler_cancellation=False)
         self._sock = self._bind()
         if self.config.loading_s > 0:
             self.begin_loading(self.config.loading_s)
@@ -187,9 +169,8 @@ class SimulatorServer:
             self._listener = None
         if self._sock is not None:
             self._sock.close()
-        if self._aio is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._aio.shutdown(0.5), timeout=2)
+        for connection in list(self._connections):
+            connection.close()
 
     # --- control ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -223,53 +204,54 @@ class SimulatorServer:
             await self.listen()
         return new
 
-    async def _control(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _control(self, request: Request) -> None:
         path, method = request.path, request.method
         if path == "/_sim/stats" and method == "GET":
-            return self._json(200, self.snapshot())
+            return self._json(request, 200, self.snapshot())
         if path == "/_sim/reset" and method == "POST":
             self.stats.reset()
-            return self._json(200, {"reset": True})
+            return self._json(request, 200, {"reset": True})
         if path == "/_sim/control" and method == "GET":
-            return self._json(200, {"config": self.config.as_dict()})
+            return self._json(request, 200, {"config": self.config.as_dict()})
         if path == "/_sim/control" and method == "POST":
             try:
-                changes = json.loads(await request.read() or b"{}")
+                changes = json.loads(request.body or b"{}")
                 if not isinstance(changes, dict):
                     raise ConfigError("the control body must be a JSON object of config fields")
                 config = await self.apply(changes)
             except (ConfigError, json.JSONDecodeError, TypeError) as exc:
-                return self._json(400, {"error": str(exc)})
-            return self._json(200, {"config": config.as_dict()})
-        return self._json(404, {"error": f"no simulator control endpoint {method} {path}; "
-                                         "use GET /_sim/stats, GET|POST /_sim/control, POST /_sim/reset"})
+                return self._json(request, 400, {"error": str(exc)})
+            return self._json(request, 200, {"config": config.as_dict()})
+        return self._json(request, 404, {"error": f"no simulator control endpoint {method} {path}; "
+                                                  "use GET /_sim/stats, GET|POST /_sim/control, POST /_sim/reset"})
 
     # --- requests ---------------------------------------------------------------------
-    def _json(self, status: int, body: Any) -> web.Response:
-        return web.Response(status=status, body=dumps(body), headers={"Content-Type": "application/json"})
+    def _json(self, request: Request, status: int, body: Any) -> None:
+        request.respond(status, {"content-type": "application/json"}, dumps(body))
 
     def _headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Content-Type": content_type}
+        headers = {"content-type": content_type}
         server = _SERVER_HEADER[self.config.type]
         if server:
-            headers["Server"] = server
+            headers["server"] = server
         return headers
 
-    def _reply(self, reply: Reply) -> web.Response:
+    def _reply(self, request: Request, reply: Reply, extra: dict[str, str] | None = None) -> None:
         self.stats.status[str(reply.status)] += 1
         headers = self._headers(reply.content_type)
         headers.update(reply.headers)
-        return web.Response(status=reply.status, body=reply.body, headers=headers)
+        if extra:
+            headers.update(extra)
+        request.respond(reply.status, headers, reply.body)
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _handle(self, request: Request) -> None:
         if request.path.startswith("/_sim/"):
             return await self._control(request)
         method, path = request.method, request.path
         self.stats.requests[f"{method} {path}"] += 1
         self._next_id += 1
-        body = await request.read()
         call = Call(
-            method=method, path=path, query=dict(request.query), headers=dict(request.headers), body=body,
+            method=method, path=path, query=request.query, headers=request.headers, body=request.body,
             config=self.config, request_id=self._next_id,
             counters={"running": self.slots.running, "queued": self.slots.queued, "stats": self.stats,
                       "loaded_models": self.loaded_models},
@@ -278,24 +260,23 @@ class SimulatorServer:
         route = self.personality.routes.get((method, path))
         if route is None:
             known = any(p == path for (_m, p) in self.personality.routes)
-            return self._reply(not_found_reply(call, self.config.type, known))
+            return self._reply(request, not_found_reply(call, self.config.type, known))
         if self.loading:
             if self.personality.loading == "503":
-                return self._reply(loading_reply(call, self.config.type))
+                return self._reply(request, loading_reply(call, self.config.type))
             if self.personality.loading == "wait" and route.inference:
                 assert self._loop is not None
                 await asyncio.sleep(max(0.0, self._loading_until - self._loop.time()))
         result = route.handler(call)
         if isinstance(result, Reply):
-            return self._reply(result)
+            return self._reply(request, result)
         return await self._serve_inference(request, call, result)
 
     def _note_model(self, model: str) -> None:
         self.stats.models[model] += 1
         self.loaded_models[model] = time.time()
 
-    async def _serve_inference(self, request: web.BaseRequest, call: Call,
-                               result: Streamed | Delayed) -> web.StreamResponse:
+    async def _serve_inference(self, request: Request, call: Call, result: Streamed | Delayed) -> None:
         loop = asyncio.get_running_loop()
         arrival = loop.time()
         config = self.config
@@ -314,14 +295,14 @@ class SimulatorServer:
             if config.error_rate and self._fault_rng.random() < config.error_rate:
                 self.stats.faults["error"] += 1
                 entry.update(status=config.error_status, fault="error")
-                return self._reply(fault_reply(call, config.type, config.error_status))
+                return self._reply(request, fault_reply(call, config.type, config.error_status))
             if config.hang_before_headers_s > 0:
                 self.stats.faults["hang"] += 1
                 entry.update(status=0, fault="hang")
                 if math.isinf(config.hang_before_headers_s):
                     await asyncio.Event().wait()
                 await asyncio.sleep(config.hang_before_headers_s)
-                return self._drop(request)
+                return request.abort()  # closed without an answer
             if self.slots.running >= self.slots.size:
                 self.stats.max_queued = max(self.stats.max_queued, self.slots.queued + 1)
             await self.slots.acquire()
@@ -337,19 +318,13 @@ class SimulatorServer:
                     await asyncio.sleep(self.config.slow_headers_ms / 1000)
                     start = loop.time()  # the schedule starts once the headers are out
                 if isinstance(result, Delayed):
-                    return await self._send_delayed(result, entry, start)
+                    return await self._send_delayed(request, result, entry, start)
                 return await self._send_stream(request, result, entry, start)
             finally:
                 self.slots.release()
         finally:
             self.in_flight -= 1
             self.stats.record(entry)
-
-    def _drop(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Close the connection without an answer (the response object is never sent)."""
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=500)
 
     def _sim_headers(self, entry: dict[str, Any], gen_gap_ms: float) -> dict[str, str]:
         return {
@@ -362,38 +337,35 @@ class SimulatorServer:
             "x-sim-tokens-per-chunk": str(entry["tokens_per_chunk"]),
         }
 
-    async def _send_delayed(self, result: Delayed, entry: dict[str, Any], start: float) -> web.StreamResponse:
+    async def _send_delayed(self, request: Request, result: Delayed, entry: dict[str, Any], start: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = start + result.generation.schedule.total_s
         delay = deadline - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         entry["max_lateness_ms"] = _ms(max(0.0, loop.time() - deadline))
-        response = self._reply(result.reply)
-        response.headers.update(self._sim_headers(entry, self.config.tokens_per_chunk * self.config.tpot_ms))
-        response.headers["x-sim-e2e-ms"] = f"{entry['e2e_ms']:.3f}"
+        if request.closed:
+            entry["fault"] = "client_disconnected"
+            return
+        extra = self._sim_headers(entry, self.config.tokens_per_chunk * self.config.tpot_ms)
+        extra["x-sim-e2e-ms"] = f"{entry['e2e_ms']:.3f}"
+        self._reply(request, result.reply, extra)
         entry["completed"] = True
-        return response
 
-    async def _send_stream(self, request: web.BaseRequest, result: Streamed, entry: dict[str, Any],
-                           start: float) -> web.StreamResponse:
+    async def _send_stream(self, request: Request, result: Streamed, entry: dict[str, Any], start: float) -> None:
         loop = asyncio.get_running_loop()
         headers = self._headers(result.content_type)
-        headers["Cache-Control"] = "no-cache"
+        headers["cache-control"] = "no-cache"
         headers.update(self._sim_headers(entry, self.config.tokens_per_chunk * self.config.tpot_ms))
-        response = web.StreamResponse(status=200, headers=headers)
         self.stats.status["200"] += 1
         offsets = result.generation.schedule.offsets_s()
         last = len(result.chunks) - 1
-        shift = 0.0
         lateness = 0.0
         try:
-            await response.prepare(request)
-            if result.preamble:
-                await response.write(result.preamble)
+            await request.start_stream(200, headers, result.preamble)
             over, shift = await self._after_chunk(request, 0, entry)
             if over:
-                return response
+                return
             for index, data in enumerate(result.chunks):
                 deadline = start + offsets[index] + shift
                 delay = deadline - loop.time()
@@ -405,22 +377,20 @@ class SimulatorServer:
                     data = result.malformed
                 if index == last:
                     data = data + result.trailer
-                await response.write(data)
+                await request.write_chunk(data, last=index == last)
                 lateness = max(lateness, loop.time() - deadline)
                 if index < last:
                     over, stalled = await self._after_chunk(request, index + 1, entry)
                     if over:
-                        return response
+                        return
                     shift += stalled
-            await response.write_eof()
             entry["completed"] = True
-        except (ConnectionError, RuntimeError) as exc:  # the client went away mid-stream
+        except ConnectionError as exc:  # the client went away mid-stream
             entry.update(fault=entry["fault"] or "client_disconnected", error=type(exc).__name__)
         finally:
             entry["max_lateness_ms"] = _ms(lateness)
-        return response
 
-    async def _after_chunk(self, request: web.BaseRequest, sent: int, entry: dict[str, Any]) -> tuple[bool, float]:
+    async def _after_chunk(self, request: Request, sent: int, entry: dict[str, Any]) -> tuple[bool, float]:
         """Stall / disconnect faults after ``sent`` content chunks: (stream over?, seconds stalled).
         A stall shifts every later deadline: the stream resumes at its own pace afterwards."""
         config = self.config
@@ -433,8 +403,7 @@ class SimulatorServer:
         if config.disconnect_after_chunks == sent:
             self.stats.faults["disconnect"] += 1
             entry["fault"] = "disconnect"
-            if request.transport is not None:
-                request.transport.close()
+            request.abort()
             return True, stalled
         return False, stalled
 

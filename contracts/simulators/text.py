@@ -17,20 +17,30 @@ _NUCLEI = ("a", "e", "i", "o", "u", "ai", "ou")
 _CODAS = ("", "", "n", "r", "s", "l", "m", "x")
 
 
+def _vocabulary(size: int) -> tuple[str, ...]:
+    rng = random.Random(0x5EED)
+    words: dict[str, None] = {}
+    while len(words) < size:
+        syllables = rng.randint(1, 3)
+        words["".join(rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS) for _ in range(syllables))] = None
+    return tuple(words)
+
+
+# Drawn once: a request then costs one seeded k-sample, not a syllable walk per word.
+_VOCABULARY = _vocabulary(4096)
+_SPACED = tuple(" " + word for word in _VOCABULARY)
+
+
 class TextGenerator:
-    """Words drawn from a fixed syllable inventory; the same (seed, key) gives the same words."""
+    """Words from a fixed gibberish vocabulary; the same (seed, key) gives the same words."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
     def tokens(self, key: str, count: int) -> list[str]:
         rng = random.Random(zlib.crc32(key.encode("utf-8")) ^ (self.seed * 0x9E3779B1))
-        words: list[str] = []
-        for index in range(count):
-            syllables = rng.randint(1, 3)
-            word = "".join(rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS) for _ in range(syllables))
-            words.append(word if index == 0 else " " + word)
-        return words
+        indexes = rng.choices(range(len(_VOCABULARY)), k=count)
+        return [_VOCABULARY[i] if n == 0 else _SPACED[i] for n, i in enumerate(indexes)]
 
 
 def count_tokens(text: str) -> int:

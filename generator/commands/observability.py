@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator.observability import load_valid_sources, render_observability, write_files
+    from generator.observability_models import settings_of
 
     sources = load_valid_sources(args.config_dir)
     output_dir: Path = args.output_dir or Path(args.config_dir) / "observability"
@@ -27,5 +28,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {len(written)} files to {output_dir}:")
     for path in written:
         print(f"  {path.relative_to(output_dir)}")
+    credentials = Path(settings_of(sources.gateway).monitoring.gateway_credentials_file)
+    if not (output_dir / credentials).exists():  # a relative path is relative to prometheus.yml
+        print(
+            f"note: {credentials} does not exist yet. Prometheus reads the gateway's master key from it "
+            f"(LiteLLM's /metrics needs the key): write it yourself, readable by the prometheus user only, e.g.\n"
+            f"  printenv {sources.gateway.server.master_key_env} | sudo install -m 0640 -o root -g prometheus "
+            f"/dev/stdin {credentials}"
+        )
     print("check them with: promtool check config " + str(output_dir / "prometheus.yml"))
     return 0

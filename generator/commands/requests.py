@@ -88,7 +88,7 @@ def tail(args: argparse.Namespace) -> int:
         existing = handle.readlines()
         shown: list[str] = []
         for number, line in enumerate(existing, start=1):
-            kind, item = classify(number, line)
+            _, item = classify(number, line)
             if isinstance(item, RequestRecord):
                 shown.append(format_record(item))
             elif isinstance(item, Malformed):
@@ -106,7 +106,7 @@ def tail(args: argparse.Namespace) -> int:
         number = len(existing)
         for line in _follow(handle):
             number += 1
-            kind, item = classify(number, line)
+            _, item = classify(number, line)
             if isinstance(item, RequestRecord):
                 print(format_record(item), flush=True)
             elif isinstance(item, Malformed):

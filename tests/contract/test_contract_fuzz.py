@@ -84,3 +84,29 @@ def test_usage_check_runs_inside_schemathesis(simulator_factory: Any) -> None:
         "POST /v1/chat/completions: [usage-arithmetic] expected total_tokens = prompt_tokens + completion_tokens"
         f" = {prompt} + {completion} = {prompt + completion}; got total_tokens = {prompt + completion + 1}"
     ]
+
+
+# Fuzzing has teeth of its own: with these violation modes on, the seeded fuzz run alone (no
+# deterministic check) reports the rule, and only it. (missing-field / invalid-param modes serve
+# invalid requests with 200, which only the deterministic checks can call wrong.)
+FUZZ_FINDS = [
+    ("vllm", "chat-schema"),
+    ("vllm", "error-schema"),
+    ("vllm", "sse-done"),
+    ("vllm", "usage-arithmetic"),
+    ("vllm", "max-tokens"),
+    ("openai", "malformed-body"),
+    ("ollama", "ndjson-framing"),
+    ("ollama", "ollama-error"),
+]
+
+
+@pytest.mark.parametrize(("provider_type", "rule"), FUZZ_FINDS, ids=[f"{t}-{r}" for t, r in FUZZ_FINDS])
+def test_fuzzing_alone_finds_a_violation(session_simulator_factory: Any, provider_type: str, rule: str) -> None:
+    sim = session_simulator_factory(provider_type, ttft_ms=1.0, tpot_ms=0.5, seed=1_414_213)
+    sim.control(violations=[rule])
+    try:
+        outcomes = fuzz_target(Target(provider_type, sim.url), sim.config.models[0], examples=EXAMPLES, seed=SEED)
+    finally:
+        sim.control(violations=[])
+    assert {v.rule for o in outcomes for v in o.violations} == {rule}

@@ -47,10 +47,12 @@ def test_ttft_gaps_and_tokens_per_chunk_match_the_reported_truth(simulator_facto
     assert role[1]["choices"][0]["delta"] == {"role": "assistant", "content": ""} and done[1] == "[DONE]"
     assert [len(c[1]["choices"][0]["delta"]["content"].split()) for c in content] == [3, 3, 3]
     assert role[0] < 0.15  # the role-only chunk comes with the headers, long before the first token
-    ttft = content[0][0] * 1000
-    assert truth["ttft_ms"] - 1 <= ttft <= truth["ttft_ms"] + 150
-    for (earlier, _), (later, _), gap in zip(content, content[1:], truth["chunk_gaps_ms"], strict=False):
-        assert gap - 15 <= (later - earlier) * 1000 <= gap + 150
+    # Each chunk arrives at (or, on a busy machine, somewhat after) its absolute scheduled time.
+    due = truth["ttft_ms"]
+    for index, (arrived, _) in enumerate(content):
+        if index:
+            due += truth["chunk_gaps_ms"][index - 1]
+        assert due - 1 <= arrived * 1000 <= due + 150
     assert headers_at <= content[0][0]
 
 

@@ -124,3 +124,18 @@ def test_bad_usage_exits_2_with_a_message(argv: list[str], message: str, capsys:
     code, _, err = loadtest(capsys, *argv)
     assert code == 2
     assert err.startswith(f"aibackend loadtest: error: {message}")
+
+
+@pytest.mark.slow
+def test_distributed_duration_run_loses_no_record(fast_sim: Any, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # Bounded by time, not count: every request the server answered must reach the report.
+    report = tmp_path / "dur.json"
+    code, out, _ = loadtest(capsys, "--host", fast_sim.url, "--model", fast_sim.stats()["models"][0], "--users", "4",
+                            "--duration", "2", "--max-tokens", "8", "--workers", "2", "--report", str(report))
+    assert code == 0, out
+    records = load_records(records_path(report))
+    answered = fast_sim.stats()["requests"]["POST /v1/chat/completions"]
+    assert answered > 8
+    assert len(records) == answered and all(r.ok for r in records)
+    assert sorted({r.worker for r in records}) == [0, 1]

@@ -198,3 +198,25 @@ def gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
 @pytest.fixture(scope="module")
 def module_gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
     yield from _factory()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` work again under pytest 9 (pytest-xdist 3.8.0 is broken there).
+
+    xdist tags each grouped test by setting ``item._nodeid = nodeid + "@group"``, but pytest 9
+    derives ``nodeid`` from ``item._id``, so the tag is lost and a module's tests are spread over
+    workers: each worker then starts its own gateway (6-30 s each). This sets the tag where
+    pytest 9 reads it. A no-op without ``--dist loadgroup`` or once xdist fixes it.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # pytest < 9: xdist's own tagging works
+        return
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")  # type: ignore[attr-defined]

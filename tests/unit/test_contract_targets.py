@@ -77,7 +77,7 @@ def test_a_providers_api_key_env_is_read(tmp_path: Path, monkeypatch: pytest.Mon
     [target] = targets_from_providers_file(registry, model="override")
     assert (target.api_key, target.model, target.base_url) == ("sk-cloud", "override", "https://api.example.com")
     monkeypatch.delenv("CLOUD_KEY")
-    with pytest.raises(UsageError, match="^environment variable CLOUD_KEY is not set"):
+    with pytest.raises(UsageError, match=r"^environment variable CLOUD_KEY is not set"):
         targets_from_providers_file(registry)
 
 

@@ -14,7 +14,15 @@ from generator.commands import health as health_command
 from generator.commands import wait_for as wait_for_command
 from generator.commands._operator import read_sources
 from generator.errors import UsageError
-from generator.health import HealthResult, Target, check_all, gateway_target, interpret, probe, provider_targets
+from generator.health import (
+    HealthResult,
+    Target,
+    check_all,
+    gateway_target,
+    interpret,
+    probe,
+    provider_targets,
+)
 
 pytestmark = [pytest.mark.unit]
 

@@ -1,0 +1,116 @@
+"""Simulator fidelity: the same scripted scenario against the REAL llama.cpp server and against
+the simulator personality of its type, compared point by point (contracts/engines/fidelity.py).
+
+Steps: health during start-up, /v1/models, chat and completion (plain and streamed, with and
+without stream_options.include_usage: the chunk sequence, the usage), and error bodies for bad
+input. A difference must be listed in ``KNOWN_DIFFERENCES`` (accepted, or a reported simulator
+defect), and every listed entry must still be needed: the table cannot go stale either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from contracts.engines.fidelity import (
+    MAX_TOKENS,
+    Difference,
+    Shape,
+    compare,
+    observe_startup,
+    run_scenario,
+    startup_states,
+    unexplained,
+    unused_known,
+)
+from contracts.engines.llama_servers import ENGINE_KINDS, EngineKind, EngineServer
+from contracts.simulators import SimulatorConfig, start_simulator
+from tests.plugins.engines import EngineFactory
+
+pytestmark = [pytest.mark.contract, pytest.mark.slow, pytest.mark.xdist_group("engine-fidelity")]
+
+ALIAS = "tiny-llama"
+HAPPY_STEPS = ("models", "chat", "chat-stream", "chat-stream-usage", "completion", "completion-stream")
+START_ATTEMPTS = 5  # llama-server loads the tiny model in milliseconds: retry to catch its 503
+
+
+@dataclass(frozen=True)
+class Run:
+    kind: EngineKind
+    real: dict[str, Shape]
+    simulator: dict[str, Shape]
+    real_startup: list[str]
+    simulator_startup: list[str]
+
+    @property
+    def differences(self) -> list[Difference]:
+        return compare(self.real, self.simulator)
+
+
+def _start_real(kind: EngineKind, factory: EngineFactory) -> EngineServer:
+    """Start the real server; for llama-server, until a start-up showed the loading state."""
+    for _ in range(START_ATTEMPTS):
+        server = factory(kind, alias=ALIAS)
+        states = startup_states(server.startup, kind)
+        if kind != "llama_cpp" or any(state.startswith("503 ") for state in states):
+            return server
+        server.stop()
+    pytest.fail(f"llama-server never answered 503 while loading in {START_ATTEMPTS} start-ups")
+
+
+@pytest.fixture(scope="module", params=ENGINE_KINDS)
+def run(request: pytest.FixtureRequest, module_engine_factory: EngineFactory) -> Iterator[Run]:
+    kind: EngineKind = request.param
+    server = _start_real(kind, module_engine_factory)
+    real = run_scenario(server.base_url, kind, ALIAS)
+    real_startup = startup_states(server.startup, kind)
+    server.stop()
+    sim = start_simulator(SimulatorConfig(
+        type=kind, models=[ALIAS], ttft_ms=1, tpot_ms=1, tokens_per_chunk=1, output_tokens=64, loading_s=1.0,
+    ))
+    try:
+        path = "/health" if kind == "llama_cpp" else "/v1/models"
+        simulator_startup = startup_states(observe_startup("127.0.0.1", sim.port, path), kind)
+        simulated = run_scenario(sim.url, kind, ALIAS)
+    finally:
+        sim.stop()
+    yield Run(kind, real, simulated, real_startup, simulator_startup)
+
+
+def test_the_real_server_answered_the_scenario(run: Run) -> None:
+    # Guards the comparison: two servers that both fail every step would "agree".
+    assert {step: run.real[step]["status"] for step in HAPPY_STEPS} == dict.fromkeys(HAPPY_STEPS, 200)
+    assert run.real["chat"]["body.usage.completion_tokens"] == MAX_TOKENS
+    stream = run.real["chat-stream"]
+    assert stream[f"event[{stream['events'] - 1}]"] == "[DONE]"
+
+
+def test_start_up_is_seen_the_same_way(run: Run) -> None:
+    if run.kind == "llama_cpp":
+        assert run.real_startup == [
+            '503 application/json {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}',
+            '200 application/json {"status": "ok"}',
+        ]
+    else:
+        assert run.real_startup == [
+            "connection refused",
+            '200 application/json {"data": [{"id": "tiny-llama", "object": "model", "owned_by": "me", '
+            '"permissions": []}], "object": "list"}',
+        ]
+    assert run.simulator_startup == run.real_startup
+
+
+def test_every_difference_is_known(run: Run) -> None:
+    problems = unexplained(run.differences, run.kind)
+    assert problems == [], f"{len(problems)} unexplained difference(s), real vs simulator:\n" + "\n".join(
+        str(d) for d in problems
+    )
+
+
+def test_every_known_difference_still_occurs(run: Run) -> None:
+    stale = unused_known(run.differences, run.kind)
+    assert stale == [], "listed but no longer observed (delete from KNOWN_DIFFERENCES):\n" + "\n".join(
+        f"{k.step} {k.path}: {k.reason}" for k in stale
+    )

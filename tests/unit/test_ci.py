@@ -1,0 +1,109 @@
+"""``aibackend ci``: the stages, their order and commands, and the stop at the first failure (no process)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.commands import ci
+from generator.errors import UsageError
+
+pytestmark = [pytest.mark.unit]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _args(config_dir: Path, **extra: object) -> argparse.Namespace:
+    values: dict[str, object] = {"config_dir": config_dir, "json": False, "skip_tests": False,
+                                 "tests": "unit,contract,integration", "pytest_args": ""}
+    values.update(extra)
+    return argparse.Namespace(**values)
+
+
+def test_stages_in_order_with_their_commands(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    stages = ci.plan(_args(config_dir, pytest_args="-n 2 --dist loadgroup"))
+    assert [s.name for s in stages] == ["yaml-lint", "validate", "secrets", "generate-check", "unit", "contract",
+                                        "integration"]
+    py = sys.executable
+    assert stages[0].command == [py, "-m", "yamllint", "-f", "parsable", "-c", ".yamllint.yaml",
+                                 f"{config_dir}/providers.yaml", f"{config_dir}/model-mappings.yaml",
+                                 f"{config_dir}/gateway.yaml"]
+    assert stages[1].command == [py, "-m", "generator.cli", "validate", "--critical", "--config-dir", str(config_dir)]
+    assert stages[2].command == ["aibackend", "secrets", "scan", "--config-dir", str(config_dir)]
+    assert stages[3].command == [py, "-m", "generator.cli", "generate", "--check", "--config-dir", str(config_dir)]
+    assert stages[4].command == [py, "-m", "pytest", "-m", "unit", "-q", "-p", "no:cacheprovider", "-n", "2",
+                                 "--dist", "loadgroup"]
+    assert all(s.status == "not-run" for s in stages)
+
+
+def test_without_a_yamllint_file_the_relaxed_rules_apply(config_dir: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    stages = ci.plan(_args(config_dir, skip_tests=True))
+    assert stages[0].command[5:7] == ["-d", ci.YAMLLINT_DEFAULT]
+    assert [(s.name, s.status, s.note) for s in stages[4:]] == [
+        ("unit", "skipped", "--skip-tests"), ("contract", "skipped", "--skip-tests"),
+        ("integration", "skipped", "--skip-tests")]
+
+
+def test_execute_stops_at_the_first_failure_and_names_it(config_dir: Path) -> None:
+    ran: list[str] = []
+
+    def runner(name: str, code: int) -> ci.Stage:
+        def run() -> tuple[int, str]:
+            ran.append(name)
+            return code, f"{name} output"
+
+        return ci.Stage(name, [name], runner=run)
+
+    stages = [runner("yaml-lint", 0), runner("validate", 1), runner("secrets", 0),
+              ci.Stage("unit", ["pytest"], status="skipped", note="--skip-tests")]
+    lines: list[str] = []
+    failed = ci.execute(stages, echo=lines.append)
+    assert failed is stages[1]
+    assert ran == ["yaml-lint", "validate"]
+    assert [(s.name, s.status, s.exit_code) for s in stages] == [
+        ("yaml-lint", "passed", 0), ("validate", "failed", 1), ("secrets", "not-run", None), ("unit", "skipped", None)]
+    assert lines[0] == "[1/3] yaml-lint: yaml-lint" and lines[2] == "[2/3] validate: validate"
+    assert stages[1].to_json()["output_tail"] == "validate output"
+
+
+def test_no_test_collected_is_a_skip_not_a_failure() -> None:
+    stage = ci.Stage("contract", ["pytest"], runner=lambda: (5, "no tests ran"))
+    assert ci.execute([stage], echo=lambda _: None) is None
+    assert (stage.status, stage.note) == ("skipped", "no test collected")
+
+
+def test_bad_usage(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="config directory .* does not exist"):
+        ci.run(_args(tmp_path / "nope"))
+    (tmp_path / "c").mkdir()
+    with pytest.raises(UsageError, match="--tests: unknown tier"):
+        ci.run(_args(tmp_path / "c", tests="unit,smoke"))
+
+
+def test_shipped_workflow_runs_aibackend_ci_after_the_setup() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "validate.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert set(triggers) == {"push", "pull_request"}
+    steps = workflow["jobs"]["validate"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    assert runs.index("bash scripts/setup.sh") < next(i for i, r in enumerate(runs) if "aibackend ci" in r)
+    assert [s["uses"] for s in steps if "uses" in s] == ["actions/checkout@v4", "actions/setup-python@v5"]
+
+
+def test_shipped_precommit_hooks_are_local_and_offline() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    hooks = {hook["id"]: hook for hook in config["repos"][0]["hooks"]}
+    assert {hook_id: hook["entry"] for hook_id, hook in hooks.items()} == {
+        "aibackend-validate": "aibackend validate --critical",
+        "aibackend-generate-check": "aibackend generate --check --skip-litellm-check",
+        "aibackend-secrets": "aibackend secrets scan",
+    }
+    assert {hook["language"] for hook in hooks.values()} == {"system"}
