@@ -10,8 +10,9 @@ consecutive token events with the scheduled gap (``tpot``; no jitter configured)
 max of |gap - scheduled| in ms, the TTFT error, the server's own lateness figures (simulator stacks)
 and CPU use. Stacks:
 
-- ``sim-uvloop`` / ``sim-asyncio``: the real simulator (aiohttp low-level server) on either loop;
-- ``raw-uvloop``: a minimal hand-written asyncio.Protocol HTTP/1.1 server (the lower bound);
+- ``sim-uvloop`` / ``sim-asyncio``: the real simulator (its own asyncio HTTP/1.1 layer, wire.py) on either loop;
+- ``raw-uvloop``: a bare asyncio.Protocol server that only streams (the lower bound);
+- ``aiohttp-uvloop``: aiohttp's low-level ``web.Server`` streaming the same events;
 - ``starlette-uvicorn``: Starlette StreamingResponse on uvicorn (h11; httptools is not installed).
 
 The client shares the machine: on 2 cores the figures include its own scheduling noise.
@@ -96,6 +97,31 @@ async def _raw_server(port: int, ttft_s: float, tpot_s: float) -> None:
     server = await loop.create_server(Proto, "127.0.0.1", port, backlog=4096)
     print(f"serving on http://127.0.0.1:{port} ", flush=True)
     await server.serve_forever()
+
+
+async def _aiohttp_server(port: int, ttft_s: float, tpot_s: float) -> None:
+    from aiohttp import web
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        tokens = int(body["max_tokens"])
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_ROLE)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(tokens):
+            delay = start + ttft_s + i * tpot_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await response.write(_event(f" w{i}") + (_DONE if i == tokens - 1 else b""))
+        await response.write_eof()
+        return response
+
+    server = web.Server(handle)
+    listener = await asyncio.get_running_loop().create_server(server, "127.0.0.1", port, backlog=4096)
+    print(f"serving on http://127.0.0.1:{port} ", flush=True)
+    await listener.serve_forever()
 
 
 def _starlette_server(port: int, ttft_s: float, tpot_s: float) -> None:
@@ -276,13 +302,13 @@ def main() -> int:
     parser.add_argument("--ttft-ms", type=float, default=100.0)
     parser.add_argument("--tpot-ms", type=float, default=50.0)
     parser.add_argument("--ramp-s", type=float, default=1.0, help="spread of the stream start times")
-    parser.add_argument("--stacks", default="sim-uvloop,sim-asyncio,raw-uvloop,starlette-uvicorn")
+    parser.add_argument("--stacks", default="sim-uvloop,sim-asyncio,raw-uvloop,aiohttp-uvloop,starlette-uvicorn")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--nice", type=int, default=0,
                         help="scheduling priority of server and client (e.g. -10 as root, to measure the stack "
                              "rather than the other jobs sharing the machine)")
     # internal roles
-    parser.add_argument("--serve", choices=("raw-uvloop", "starlette-uvicorn"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("raw-uvloop", "aiohttp-uvloop", "starlette-uvicorn"), help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -292,6 +318,10 @@ def main() -> int:
             import uvloop
 
             uvloop.run(_raw_server(args.port, args.ttft_ms / 1000, args.tpot_ms / 1000))
+        elif args.serve == "aiohttp-uvloop":
+            import uvloop
+
+            uvloop.run(_aiohttp_server(args.port, args.ttft_ms / 1000, args.tpot_ms / 1000))
         else:
             _starlette_server(args.port, args.ttft_ms / 1000, args.tpot_ms / 1000)
         return 0

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from contracts.rules import RULES
+from contracts.rules import OPENAI_LIKE, RULES
 from contracts.schemas import SpecSchemas, load_spec, spec_schemas
 from contracts.specbuilder import PROVIDER_TYPES
 from contracts.streaming import (
@@ -115,6 +115,8 @@ class Check:
     rules: tuple[str, ...]  # the rules this check can report (the README's table)
     run: CheckFunction
     description: str = ""
+    # The rule a broken exchange (dropped connection, timeout) breaks; default: the first rule.
+    transport_rule: str | None = None
 
 
 @dataclass
@@ -518,7 +520,6 @@ def check_ollama_errors(probe: Probe) -> list[Violation]:
 
 # --- the catalogue --------------------------------------------------------------------------------
 
-OPENAI_LIKE = frozenset({"openai", "vllm", "llama_cpp", "llama_cpp_python", "litellm"})
 STREAM_RULES = ("sse-content-type", "sse-framing", "sse-chunk-json", "sse-chunk-schema", "sse-done", "sse-finish-reason", "sse-usage", "usage-arithmetic", "max-tokens")
 
 
@@ -526,7 +527,9 @@ def _check(name: str, types: Iterable[str], rules: tuple[str, ...], run: CheckFu
     unknown = [r for r in rules if r not in RULES]
     if unknown:
         raise ValueError(f"check {name} names unknown rules {unknown}")
-    return Check(name, frozenset(types), rules, run, (run.__doc__ or "").strip())
+    # A stream cut short is a stream without its end marker.
+    transport = "sse-done" if "sse-done" in rules else "ndjson-done" if "ndjson-done" in rules else None
+    return Check(name, frozenset(types), rules, run, (run.__doc__ or "").strip(), transport)
 
 
 CHECKS: tuple[Check, ...] = (
@@ -621,7 +624,11 @@ def run_check(probe: Probe, check: Check) -> CheckOutcome:
         found = check.run(probe)
     except httpx.TransportError as exc:
         # A server that drops, hangs or breaks the HTTP exchange fails the check's first rule.
-        found = [Violation(check.rules[0], check.name, "a complete HTTP response", f"{type(exc).__name__}: {exc}")]
+        try:
+            endpoint = f"{exc.request.method} {exc.request.url.path}"
+        except RuntimeError:  # an error raised before any request was built
+            endpoint = check.name
+        found = [Violation(check.transport_rule or check.rules[0], endpoint, "a complete HTTP response", f"{type(exc).__name__}: {exc}")]
     return CheckOutcome(check.name, sorted(set(found)))
 
 

@@ -388,6 +388,7 @@ def run_demo(options: DemoOptions) -> int:
     say = options.say
     config_dir = Path(options.config_dir)
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="aibackend-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(workdir=workdir, config_dir=workdir / "config", key="sk-demo-" + secrets.token_hex(24))
     steps = Steps(6, say)
     problems: list[str] = []

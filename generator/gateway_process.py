@@ -95,7 +95,7 @@ def start_litellm(
     log: Path,
     key_env: str,
     key: str,
-    ready_timeout: float = 90.0,
+    ready_timeout: float = 180.0,
 ) -> Instance:
     """Start LiteLLM on ``config`` and return once ``/health/readiness`` answers 200.
 

@@ -56,6 +56,9 @@ class MonitoringSettings(StrictModel):
     # provider name -> scrape its /metrics or not; default: yes for types that serve metrics
     # (vllm; llama_cpp, which must then run with --metrics).
     scrape_providers: dict[str, bool] = Field(default_factory=dict)
+    # provider name -> a file holding its API key, for servers that guard /metrics with it
+    # (llama-server started with --api-key does; vLLM's --api-key guards /v1 only).
+    provider_credentials_files: dict[str, str] = Field(default_factory=dict)
     # The Redis exporter (Debian prometheus-redis-exporter) the Redis-down alert reads; null: none.
     redis_exporter: str | None = "127.0.0.1:9121"
     grafana_datasource_url: str = "http://127.0.0.1:9090"

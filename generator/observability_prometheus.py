@@ -56,7 +56,7 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _provider_target(name: str, provider_type: str, base_url: str) -> ScrapeTarget:
+def _provider_target(name: str, provider_type: str, base_url: str, credentials_file: str | None) -> ScrapeTarget:
     url = urlsplit(base_url)
     port = url.port or (443 if url.scheme == "https" else 80)
     path = url.path.rstrip("/")
@@ -69,6 +69,7 @@ def _provider_target(name: str, provider_type: str, base_url: str) -> ScrapeTarg
         address=f"{url.hostname}:{port}",
         metrics_path=path + METRICS_TYPES[provider_type],
         labels={"provider": name, "provider_type": provider_type},
+        credentials_file=credentials_file,
     )
 
 
@@ -92,7 +93,8 @@ def scrape_targets(sources: Sources, settings: ObservabilityConfig | None = None
             continue
         if not monitoring.scrape_providers.get(name, True):
             continue
-        targets.append(_provider_target(name, provider.type, provider.base_url))
+        credentials = monitoring.provider_credentials_files.get(name)
+        targets.append(_provider_target(name, provider.type, provider.base_url, credentials))
     cache = sources.gateway.cache
     if cache.enabled and cache.type == "redis" and monitoring.redis_exporter:
         targets.append(

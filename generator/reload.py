@@ -51,7 +51,8 @@ __all__ = ["PHASES", "ReloadResult", "recover", "reload"]
 # The checkpoints, in order; each is journalled before the work that follows it.
 PHASES = ("validated", "generated", "starting", "gating", "switching", "switched")
 CRASH_ENV = "AIBACKEND_RELOAD_CRASH_AT"
-DRAIN_TIMEOUT = 120.0
+# Long streams may still be running on the old instance: they are allowed to finish.
+DRAIN_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)

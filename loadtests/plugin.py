@@ -11,6 +11,7 @@ computed at ``quitting`` (after the workers' last reports arrived) and a failed 
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from typing import Any
@@ -88,6 +89,12 @@ def _test_start(environment: Environment, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         index = max(0, runner.worker_index)
         count = int(getattr(environment.parsed_options, "expect_workers", 1) or 1)
+    # A full garbage collection over tens of thousands of records stalls every stream for
+    # milliseconds (the p99 of TTFT sees it): move start-up objects out of the collector's way
+    # and collect the young generation rarely. Records hold no cycles, so little is deferred.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
     ctx = RunContext(settings, worker_index=index, worker_count=count)
     ctx.on_finished = lambda: _on_local_finished(environment, ctx)
     users.CONTEXT["run"] = ctx

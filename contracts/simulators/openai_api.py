@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from json.encoder import encode_basestring
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -355,6 +356,7 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
         base["object"] = "chat.completion"
         del base["created"]
     no_finish = call.violates("sse-finish-reason")
+    separator = b"\n" if call.violates("sse-framing") else b"\n\n"
     choices = range(len(gen.choices))
 
     def event(choice_list: list[dict[str, Any]], **extra: Any) -> bytes:
@@ -378,8 +380,8 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
         if template is None:
             key, value = content(index, _SENTINEL)
             head, tail = dumps({**base, "choices": [_choice(flavor, index, key, value, finish)]}).split(_SENTINEL_JSON)
-            template = templates[(index, finish)] = (head, tail)
-        return _sse(call, template[0] + dumps(text) + template[1])
+            template = templates[(index, finish)] = (b"data: " + head, tail + separator)
+        return template[0] + encode_basestring(text).encode("utf-8") + template[1]
 
     chunks = []
     last = gen.chunk_count - 1

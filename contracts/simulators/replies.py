@@ -17,8 +17,11 @@ from contracts.simulators.generation import Generation
 __all__ = ["Call", "Delayed", "Reply", "Streamed", "dumps", "json_reply", "text_reply"]
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one instance: dumps() builds one per call
+
+
 def dumps(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(body).encode("utf-8")
 
 
 @dataclass

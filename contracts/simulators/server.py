@@ -230,7 +230,7 @@ class SimulatorServer:
         request.respond(status, {"content-type": "application/json"}, dumps(body))
 
     def _headers(self, content_type: str) -> dict[str, str]:
-        headers = {"content-type": content_type}
+        headers = {"content-type": content_type} if content_type else {}
         server = _SERVER_HEADER[self.config.type]
         if server:
             headers["server"] = server

@@ -51,8 +51,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "status":
         note = None
         if run_dir.journal_file.exists():
-            with run_dir.lock():
-                note = recover(run_dir)
+            from generator.errors import GatewayError
+
+            try:
+                with run_dir.lock():
+                    note = recover(run_dir)
+            except GatewayError as exc:  # a reload holds the lock: report, do not interfere
+                note = exc.message
         return _print_status(gateway.status(run_dir), note, as_json=args.json)
     with run_dir.lock():
         note = recover(run_dir)

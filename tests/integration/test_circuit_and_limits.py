@@ -2,7 +2,7 @@
 
 Sources: capability ``pool`` load-balances ``flaky`` and ``steady``; ``lonely`` falls back to
 ``backup``; ``limited`` (rpm 2) falls back to ``spare``; ``capped`` (rpm 2) has no fallback.
-Reliability: ``num_retries: 0``, ``allowed_fails: 2``, ``cooldown_time: 5`` s.
+Reliability: ``num_retries: 0``, ``allowed_fails: 2``, ``cooldown_time: 15`` s.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ pytestmark = [
     pytest.mark.xdist_group("circuit-and-limits"),
 ]
 
-COOLDOWN_S = 5
+# Long enough that the requests of one phase (slow on a loaded machine) all fall inside it.
+COOLDOWN_S = 15
 ALLOWED_FAILS = 2
 NAMES = ("flaky", "steady", "lonely", "backup", "limited", "spare", "capped")
 
@@ -80,14 +81,14 @@ def test_failing_deployment_is_cut_off_after_allowed_fails_and_back_after_cooldo
 ) -> None:
     flaky, steady = sims["flaky"], sims["steady"]
     flaky.control(error_rate=1.0, error_status=500)
-    statuses = [gateway.chat("pool").status_code for _ in range(30)]
+    statuses = [gateway.chat("pool").status_code for _ in range(16)]
     # allowed_fails + 1 failures open the circuit; with num_retries 0 each of them reached the client.
     assert _seen(flaky) == ALLOWED_FAILS + 1
     assert statuses.count(500) == ALLOWED_FAILS + 1
-    assert statuses.count(200) == 30 - (ALLOWED_FAILS + 1)
-    assert _seen(steady) == 30 - (ALLOWED_FAILS + 1)
+    assert statuses.count(200) == 16 - (ALLOWED_FAILS + 1)
+    assert _seen(steady) == 16 - (ALLOWED_FAILS + 1)
     # While cooled down the counter stays still.
-    for _ in range(10):
+    for _ in range(6):
         assert gateway.chat("pool").status_code == 200
     assert _seen(flaky) == ALLOWED_FAILS + 1
     # Healthy again, and the cooldown over: it is back in rotation.
@@ -95,10 +96,11 @@ def test_failing_deployment_is_cut_off_after_allowed_fails_and_back_after_cooldo
     time.sleep(COOLDOWN_S + 1)
     flaky.reset()
     steady.reset()
-    responses = [gateway.chat("pool") for _ in range(40)]
-    assert [r.status_code for r in responses] == [200] * 40
-    print(f"after cooldown: flaky {_seen(flaky)}, steady {_seen(steady)} of 40")
-    assert _seen(flaky) >= 8
+    responses = [gateway.chat("pool") for _ in range(30)]
+    assert [r.status_code for r in responses] == [200] * 30
+    print(f"after cooldown: flaky {_seen(flaky)}, steady {_seen(steady)} of 30")
+    # simple-shuffle over two: binomial(30, 0.5) >= 5 with probability 0.99993.
+    assert _seen(flaky) >= 5
     assert {gateway.api_base(r) for r in responses} == {api_base_of(flaky), api_base_of(steady)}
 
 
@@ -107,12 +109,12 @@ def test_single_deployment_circuit_with_fallback_half_opens_after_cooldown(
 ) -> None:
     lonely, backup = sims["lonely"], sims["backup"]
     lonely.control(error_rate=1.0, error_status=500)
-    responses = [gateway.chat("lonely") for _ in range(10)]
-    assert [r.status_code for r in responses] == [200] * 10
+    responses = [gateway.chat("lonely") for _ in range(8)]
+    assert [r.status_code for r in responses] == [200] * 8
     assert {gateway.api_base(r) for r in responses} == {api_base_of(backup)}
     assert _seen(lonely) == ALLOWED_FAILS + 1  # then the circuit opened: no more attempts
     time.sleep(COOLDOWN_S + 1)
-    for _ in range(10):
+    for _ in range(8):
         assert gateway.chat("lonely").status_code == 200
     # Tried again after the cooldown (the failure count starts over), then cut off again.
     assert _seen(lonely) == 2 * (ALLOWED_FAILS + 1)
@@ -135,4 +137,6 @@ def test_rpm_exceeded_reroutes_to_the_fallback_chain(
 def test_rpm_exceeded_without_fallback_is_a_429(gateway: RunningGateway, sims: dict[str, RunningSimulator]) -> None:
     responses = [gateway.chat("capped", content=f"r{i}") for i in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 429]
+    # LiteLLM 1.106.2's exact answer (seen with enable_pre_call_checks on a hand-written config).
+    assert responses[2].json()["error"]["message"] == "No deployments available for selected model."
     assert _seen(sims["capped"]) == 2

@@ -71,9 +71,9 @@ def test_workflow_command_passes_on_a_good_config(repo_config: Path, capsys: pyt
 @pytest.mark.parametrize(
     ("breakage", "failed", "evidence"),
     [
-        ("yaml", "yaml-lint", "providers.yaml:3:4: [error] wrong indentation"),
+        ("yaml", "yaml-lint", "providers.yaml:5:4: [error] wrong indentation"),
         ("schema", "validate", "error[unknown-key] providers.ollama.bse_url"),
-        ("secret", "secrets", "error[literal-secret] `password` has a literal value"),
+        ("secret", "secrets", "providers.yaml:8: error[literal-secret] this line contains what looks like a secret (sk-liv..."),
         ("stale", "generate-check", "error[generated-stale] the generated config is stale"),
     ],
 )
@@ -87,9 +87,9 @@ def test_first_failing_stage_is_named_and_later_ones_do_not_run(
     elif breakage == "schema":
         providers.write_text(text.replace("base_url: http://127.0.0.1:11434", "bse_url: http://127.0.0.1:11434", 1))
     elif breakage == "secret":
-        gateway = repo_config / "gateway.yaml"
-        gateway.write_text(gateway.read_text().replace("  password_env: REDIS_PASSWORD",
-                                                       "  password_env: REDIS_PASSWORD\n  password: hunter2hunter2"))
+        # schema-valid (a description is any string), so only the secret scan can catch it
+        providers.write_text(text.replace("description: Local Ollama server (GGUF models)",
+                                          "description: key sk-live-0123456789abcdefghij", 1))
     else:
         (repo_config / "model-mappings.yaml").write_text(
             (repo_config / "model-mappings.yaml").read_text().replace("rpm: 100", "rpm: 90"))

@@ -292,16 +292,19 @@ def test_fallbacks_cooldown_and_errors_reach_prometheus(
     )
     assert cooled[0]["severity"] == "warning"
     # A group whose fallback fails too: the client gets a 5xx, the failed fallback is counted.
-    # Once both deployments are cooled down LiteLLM answers 429 (no deployment available).
-    failed = [gateway.chat("doomed", content=f"no way {i}").status_code for i in range(3)]
-    assert failed[0] == 500 and all(status in (500, 429) for status in failed), failed
-    server_errors = failed.count(500)
-    prometheus.wait("failed fallbacks counted",
-                    lambda: _counter(prometheus, 'litellm_deployment_failed_fallbacks_total{requested_model="doomed"}'))
-    prometheus.wait("5xx responses counted",
-                    lambda: _counter(prometheus, 'litellm_proxy_total_requests_metric_total{status_code=~"5.."}') >= server_errors)
-    ratio = prometheus.value(gateway_exprs("1m")["error_ratio"])
-    assert ratio is not None and 0 < ratio < 1, ratio
+    # LiteLLM creates a counter's series at its first event, and rate() needs two samples: the
+    # second error is sent once Prometheus holds the series (allowed_fails 1: the third would be a
+    # 429 "no deployment available").
+    server_errors = 'litellm_proxy_total_requests_metric_total{requested_model="doomed",status_code=~"5.."}'
+    assert gateway.chat("doomed", content="no way 1").status_code == 500
+    prometheus.wait("the first 5xx scraped", lambda: _counter(prometheus, server_errors) >= 1)
+    assert gateway.chat("doomed", content="no way 2").status_code == 500
+    assert _wait_increase(prometheus, server_errors, 1, 1) == 2
+    failed_fallbacks = 'litellm_deployment_failed_fallbacks_total{requested_model="doomed"}'
+    assert _wait_increase(prometheus, failed_fallbacks, 0, 2) == 2
+    ratio = prometheus.wait("a positive 5xx ratio",
+                            lambda: (value := prometheus.value(gateway_exprs("1m")["error_ratio"])) and value)
+    assert 0 < ratio < 1, ratio
     prometheus.wait("the error-ratio alert", lambda: prometheus.firing("AibackendErrorRatioHigh"))
 
 

@@ -84,7 +84,8 @@ ROUTES = [
     ("llama-cpp-native", "llama_cpp_native", "llama-cpp-native", "exact alias"),
     ("code_generation", "vllm-qwen", "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "capability, first preferred"),
     ("Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "vllm-qwen", "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "pattern ^Qwen/.*"),
-    ("mythomax-l2-13b-q5_k_m", "ollama", "mythomax-l2-13b-q5_k_m", "pattern ^mythomax-.*"),
+    # LiteLLM's ollama_chat adds Ollama's default tag to an untagged name (Ollama does the same).
+    ("mythomax-l2-13b-q5_k_m", "ollama", "mythomax-l2-13b-q5_k_m:latest", "pattern ^mythomax-.*"),
     ("qwen2.5-coder:7b", "ollama", "qwen2.5-coder:7b", "a provider's own model name"),
     ("some-unknown:3b", "ollama", "some-unknown:3b", "unknown name -> default provider"),
 ]

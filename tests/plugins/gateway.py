@@ -167,7 +167,7 @@ def _start(config_dir: Path, *, front: str, key: str | None, extra_env: dict[str
     handle = RunningGateway(
         config_dir=config_dir, key=key, env=env, host=server.get("host", "127.0.0.1"), port=int(server.get("port", 4000))
     )
-    result = handle.cli("gateway", "start", "--front", front)
+    result = handle.cli("gateway", "start", "--front", front, timeout=400)
     if result.returncode != 0:
         _kill_leftovers(config_dir)
         pytest.fail(f"aibackend gateway start failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")

@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.requires_litellm,
     pytest.mark.xdist_group("reload-nofront"),
-    pytest.mark.timeout(300),
+    pytest.mark.timeout(900),
 ]
 
 
@@ -83,7 +83,7 @@ def test_reload_without_front_restarts_with_brief_downtime(
     old_pid = gateway.state()["active"]["pid"]
     assert "chat-v2" not in _groups(gateway)
     _sources(gateway.config_dir, sims, port, v2=True)
-    result = gateway.cli("reload")
+    result = gateway.cli("reload", timeout=600)
     assert result.returncode == 0, result.stderr
     assert f"reload: restarted 127.0.0.1:{port} on the new config (BRIEF DOWNTIME: no front in use)\n" in result.stdout
     state = gateway.state()
@@ -103,7 +103,7 @@ def test_failed_gate_without_front_keeps_the_old_gateway(
     before = (gateway.config_dir / "litellm-unified.yaml").read_text()
     old_pid = gateway.state()["active"]["pid"]
     _sources(gateway.config_dir, sims, gateway.port, v2=False, vllm_url=f"http://127.0.0.1:{free_port()}")
-    result = gateway.cli("reload")
+    result = gateway.cli("reload", timeout=600)
     assert result.returncode == 1
     assert "reload rolled back: gate 'smoke' failed: vllm via 'chat'" in result.stderr
     assert (gateway.config_dir / "litellm-unified.yaml").read_text() == before

@@ -146,7 +146,7 @@ def test_llama_cpp_python_validation_is_fastapi_422() -> None:
 def test_a_dropped_connection_fails_the_checks_first_rule() -> None:
     respx.post(f"{URL}/v1/chat/completions").mock(side_effect=httpx.RemoteProtocolError("peer closed connection"))
     assert run_check(probe(), check("chat")).violations == [
-        Violation("chat-schema", "chat", "a complete HTTP response", "RemoteProtocolError: peer closed connection")
+        Violation("chat-schema", "POST /v1/chat/completions", "a complete HTTP response", "RemoteProtocolError: peer closed connection")
     ]
 
 

@@ -63,6 +63,7 @@ def _sources(make_config: object, gateway: str = GATEWAY) -> Sources:
 
 SETTINGS = ObservabilityConfig(
     monitoring=MonitoringSettings(scrape_providers={"cpp-no-metrics": False}, gateway_credentials_file="key.txt",
+                                  provider_credentials_files={"cpp": "/etc/prometheus/cpp.key"},
                                   redis_exporter="127.0.0.1:9200", scrape_interval="5s"),
 )
 
@@ -79,6 +80,7 @@ def test_prometheus_config_scrapes_gateway_metric_providers_and_redis(make_confi
              "static_configs": [{"targets": ["127.0.0.1:8001"],
                                  "labels": {"role": "provider", "provider": "vllm-a", "provider_type": "vllm"}}]},
             {"job_name": "provider-cpp", "scheme": "http", "metrics_path": "/metrics",
+             "authorization": {"type": "Bearer", "credentials_file": "/etc/prometheus/cpp.key"},
              "static_configs": [{"targets": ["10.0.0.5:8080"],
                                  "labels": {"role": "provider", "provider": "cpp", "provider_type": "llama_cpp"}}]},
             {"job_name": "redis", "scheme": "http", "metrics_path": "/metrics",
@@ -240,3 +242,33 @@ def test_generate_is_deterministic(config_dir: Path, tmp_path: Path) -> None:
     assert loaded.sources is not None
     first = render_observability(loaded.sources, tmp_path).files
     assert render_observability(loaded.sources, tmp_path).files == first
+
+
+def test_settings_of_reads_the_sections_once_gateway_file_has_them() -> None:
+    # What the lead's GatewayFile fields will give: the typed sections, taken as they are.
+    from pydantic import Field
+
+    from generator.models import GatewayFile
+
+    class Extended(GatewayFile):
+        alerts: AlertSettings = Field(default_factory=AlertSettings)
+        monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+
+    gateway = Extended.model_validate({"alerts": {"error_ratio": 0.3}, "monitoring": {"scrape_interval": "2s"}})
+    settings = settings_of(gateway)
+    assert (settings.alerts.error_ratio, settings.monitoring.scrape_interval) == (0.3, "2s")
+    assert settings.deploy == ObservabilityConfig().deploy
+
+
+def test_cli_reports_an_invalid_config_with_its_diagnostics(
+    make_config: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generator import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "observability", "generator.commands.observability")
+    broken = make_config(gateway="server: {port: 99999}\n")  # type: ignore[operator]
+    assert cli.main(["observability", "generate", "--config-dir", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "aibackend observability: error: configuration is invalid: 1 error(s)"
+    assert "server.port" in err
+    assert not (broken / "observability").exists()

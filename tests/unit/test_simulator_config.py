@@ -53,7 +53,7 @@ def test_with_changes_validates_and_converts() -> None:
     assert config.tpot_ms == 5.0  # a copy: the running config changes only when the server applies it
     with pytest.raises(ConfigError, match=r"^unknown or read-only field\(s\): port, typo; changeable: seed, "):
         config.with_changes({"port": 1, "typo": 2})
-    with pytest.raises(ConfigError, match="^slots: must be an integer >= 1"):
+    with pytest.raises(ConfigError, match=r"^slots: must be an integer >= 1"):
         config.with_changes({"slots": 0})
     assert changed.as_dict()["hang_before_headers_s"] == "inf"
 

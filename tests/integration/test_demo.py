@@ -1,0 +1,134 @@
+"""``aibackend demo`` end to end, as a new user runs it: the report is right, the operator's config is
+untouched, the key is in no file, and everything started is stopped -- also on Ctrl-C."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from generator.net import port_is_open
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.requires_litellm, pytest.mark.timeout(600),
+              pytest.mark.xdist_group("demo")]
+
+ROOT = Path(__file__).resolve().parents[2]
+AIBACKEND = str(Path(sys.executable).parent / "aibackend")
+EXAMPLE = ROOT / "fixtures" / "configs" / "example"
+GROUPS = ["llama-cpp-native", "llama3.1:latest", "qwen-coder-vllm", "llama-cpp-python", "code_generation",
+          "general_chat"]
+
+
+def _snapshot(directory: Path) -> dict[str, str]:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def _ports(output: str) -> list[int]:
+    """Every port the demo printed: simulators (-> URL), Redis, the gateway."""
+    found = re.findall(r"-> http://127\.0\.0\.1:(\d+)", output)
+    found += re.findall(r"redis-server on 127\.0\.0\.1:(\d+)", output)
+    found += re.findall(r"starting LiteLLM on 127\.0\.0\.1:(\d+)", output)
+    return [int(p) for p in found]
+
+
+def _all_closed(ports: list[int], timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(port_is_open("127.0.0.1", port) for port in ports):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def operator_config(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(EXAMPLE, target)
+    return target
+
+
+def test_demo_end_to_end(operator_config: Path, tmp_path: Path) -> None:
+    before = _snapshot(operator_config)
+    workdir = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k != "LITELLM_MASTER_KEY"}
+    started = time.monotonic()
+    result = subprocess.run([AIBACKEND, "demo", "--config-dir", str(operator_config), "--workdir", str(workdir)],
+                            capture_output=True, text=True, env=env, timeout=560, check=False)
+    elapsed = time.monotonic() - started
+    print(f"demo took {elapsed:.0f} s on this machine")  # a figure, not a gate: the cores are shared
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    for number, title in enumerate(["validate", "start a simulator", "generate the gateway config",
+                                    "contract suite", "load test through the gateway", "summary"], start=1):
+        assert f"[{number}/6] {title}" in out
+    for name in ("ollama", "llama_cpp_python", "llama_cpp_native", "vllm-qwen"):
+        assert re.search(rf"^      {re.escape(name)} +compliant \(\d+ checks", out, re.M), name
+    # the summary table: one row per group, every request answered
+    header = "MODEL GROUP       REQUESTS  TTFT p50 ms  TTFT p99 ms  TPOT p50 ms  TOKENS/S  ERRORS"
+    assert header in out
+    table = out.split(header, 1)[1].splitlines()[1:len(GROUPS) + 1]
+    assert [row.split()[0] for row in table] == GROUPS
+    for group, row in zip(GROUPS, table, strict=True):
+        cells = row.split()
+        assert int(cells[1]) > 0 and cells[-1] == "0", row
+        report = json.loads(next((workdir / "reports").glob(f"*-{re.sub(r'[^A-Za-z0-9.-]', '_', group)}.json"))
+                            .read_text())
+        assert report["run"]["model"] == group
+        assert report["completed"] == int(cells[1]) and report["failed"] == 0
+        assert float(cells[2]) == pytest.approx(report["median_ttft_ms"], abs=0.051)
+        assert float(cells[3]) == pytest.approx(report["p99_ttft_ms"], abs=0.051)
+    index = workdir / "reports" / "index.html"
+    assert f"HTML report: {index}" in out
+    html = index.read_text()
+    assert all(f">{group}</a>" in html for group in GROUPS)
+    assert all((workdir / "reports" / name).exists() for name in re.findall(r'href="([^"]+)"', html))
+    # the operator's config: byte for byte unchanged, nothing written into it
+    assert _snapshot(operator_config) == before
+    # the generated key reached no file
+    key = re.compile(rb"sk-demo-[0-9a-f]{48}")
+    assert [p for p in workdir.rglob("*") if p.is_file() and key.search(p.read_bytes())] == []
+    # everything stopped
+    assert "stopping everything the demo started" in out
+    ports = _ports(out)
+    assert len(ports) == 4 + 1 + 1
+    assert _all_closed(ports)
+
+
+def test_ctrl_c_stops_everything(operator_config: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LITELLM_MASTER_KEY"}
+    process = subprocess.Popen([AIBACKEND, "demo", "--config-dir", str(operator_config), "--workdir",
+                                str(tmp_path / "demo")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env, start_new_session=True)
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("[4/6]"):  # simulators, Redis and the booting gateway are all up now
+                break
+        time.sleep(2)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    output = "".join(lines) + rest
+    assert process.returncode == 130, output
+    assert "stopping everything the demo started" in output
+    assert "stopped 4 simulator(s)" in output and "stopped redis-server" in output
+    ports = _ports(output)
+    assert len(ports) == 6
+    assert _all_closed(ports), output
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True, check=False)
+    assert leftovers.stdout.strip() == "", f"processes left running: {leftovers.stdout}"
