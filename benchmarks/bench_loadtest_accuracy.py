@@ -154,11 +154,11 @@ def run_reference(url: str, streams: int, requests: int) -> dict[str, float]:
 
 # --- this suite ------------------------------------------------------------------------------
 
-def run_suite(url: str, users: int, requests: int, out: Path, workers: int = 0) -> dict[str, float]:
-    report = out / f"suite-{users}-{workers}.json"
+def run_suite(url: str, users: int, requests: int, out: Path, workers: int = 0, client: str = "raw") -> dict[str, float]:
+    report = out / f"suite-{users}-{workers}-{client}.json"
     argv = [str(ROOT / ".venv" / "bin" / "aibackend"), "loadtest", "--host", url, "--model", MODEL, "--users",
             str(users), "--requests", str(requests), "--warmup", str(users), "--max-tokens", "20",
-            "--report", str(report)]
+            "--client", client, "--report", str(report)]
     if workers:
         argv += ["--workers", str(workers)]
     subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT)
@@ -257,7 +257,7 @@ def run_aiperf(exe: Path, url: str, streams: int, requests: int, tokenizer: Path
             str(2 * streams), "--tokenizer", str(tokenizer), "--ui-type", "none", "--no-server-metrics",
             "--no-gpu-telemetry", "--artifact-dir", str(art)]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=out, timeout=900)
-    files = list(art.rglob("*aiperf*.json")) if art.exists() else []
+    files = [art / "profile_export_aiperf.json"] if (art / "profile_export_aiperf.json").exists() else []
     if proc.returncode != 0 or not files:
         raise RuntimeError(f"aiperf exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}")
     data = json.loads(files[0].read_text())
@@ -293,31 +293,15 @@ def row(name: str, f: dict[str, float] | str, ref: dict[str, float] | None = Non
             f"req/s {f['req_per_s']:8.1f}  in flight {in_flight:6.1f}{stamp}{delta}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer requests, no 500-stream run")
-    parser.add_argument("--no-tools", action="store_true", help="skip guidellm and aiperf")
-    parser.add_argument("--out", type=Path, default=ROOT / ".cache" / "bench-loadtest")
-    parser.add_argument("--reference-client", nargs=3, metavar=("URL", "STREAMS", "REQUESTS"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.reference_client:
-        url, streams, requests = args.reference_client
-        print(json.dumps(reference_client(url, int(streams), int(requests))))
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
+def suite_runs(args: argparse.Namespace, show: Any) -> None:
     n8 = 80 if args.quick else 240
-    lines: list[str] = []
-
-    def show(text: str) -> None:
-        print(text, flush=True)
-        lines.append(text)
-
     show("== accuracy: exact server, TTFT 120 ms, 2-token chunk every 30 ms, role-only first chunk")
     with exact_server(120, 30, 2, 10) as url:
         for rep in (1, 2):
             ref = run_reference(url, 8, n8)
             show(row(f"reference raw socket, 8 streams #{rep}", ref))
             show(row(f"aibackend loadtest, 8 streams #{rep}", run_suite(url, 8, n8, args.out), ref))
+            show(row(f"  same, --client fasthttp #{rep}", run_suite(url, 8, n8, args.out, client="fasthttp"), ref))
         if not args.quick:
             ref = run_reference(url, 500, 2000)
             show(row("reference raw socket, 500 streams", ref))
@@ -328,21 +312,54 @@ def main() -> int:
     with exact_server(0, 0, 2, 5) as url:
         show(row("reference raw socket, 64 streams", run_reference(url, 64, n64)))
         show(row("aibackend loadtest, 64 streams", run_suite(url, 64, n64, args.out)))
+        show(row("  same, --client fasthttp", run_suite(url, 64, n64, args.out, client="fasthttp")))
         show(row("aibackend loadtest, 64 st, 2 workers", run_suite(url, 64, n64, args.out, workers=2)))
+
+
+def tool_runs(args: argparse.Namespace, names: list[str], show: Any) -> None:
+    n8 = 80 if args.quick else 240
+    n64 = 1500 if args.quick else 4000
+    tokenizer = word_tokenizer(args.out)
+    runners = {"guidellm": run_guidellm, "aiperf": run_aiperf}
+    for name in names:
+        exe, how = ensure_tool(name)
+        if exe is None:
+            show(row(f"{name}", f"not run: {how}"))
+            continue
+        version = TOOL_PINS[name].split("==")[1]
+        for label, server, streams, n in (("8 streams", (120, 30, 2, 10), 8, n8), ("64 streams", (0, 0, 2, 5), 64, n64)):
+            with exact_server(*server) as url:
+                try:
+                    ref = run_reference(url, streams, n) if streams == 8 else None
+                    show(row(f"{name} {version}, {label}", runners[name](exe, url, streams, n, tokenizer, args.out), ref))
+                except (RuntimeError, subprocess.TimeoutExpired, KeyError, TypeError, AttributeError) as exc:
+                    show(row(f"{name}, {label}", f"failed: {type(exc).__name__}: {exc}"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer requests, no 500-stream run")
+    parser.add_argument("--no-tools", action="store_true", help="skip guidellm and aiperf")
+    parser.add_argument("--only-tools", nargs="+", choices=sorted(TOOL_PINS), help="run only these tools")
+    parser.add_argument("--out", type=Path, default=ROOT / ".cache" / "bench-loadtest")
+    parser.add_argument("--reference-client", nargs=3, metavar=("URL", "STREAMS", "REQUESTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reference_client:
+        url, streams, requests = args.reference_client
+        print(json.dumps(reference_client(url, int(streams), int(requests))))
+        return 0
+    args.out = args.out.resolve()  # the tools run with their own working directory
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+
+    def show(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    if not args.only_tools:
+        suite_runs(args, show)
     if not args.no_tools:
-        tokenizer = word_tokenizer(args.out)
-        for name, runner in (("guidellm", run_guidellm), ("aiperf", run_aiperf)):
-            exe, how = ensure_tool(name)
-            if exe is None:
-                show(row(f"{name}", f"not run: {how}"))
-                continue
-            for label, server, streams, n in (("8 streams", (120, 30, 2, 10), 8, n8), ("64 streams", (0, 0, 2, 5), 64, n64)):
-                with exact_server(*server) as url:
-                    try:
-                        ref = run_reference(url, streams, n) if streams == 8 else None
-                        show(row(f"{name} {TOOL_PINS[name].split('==')[1]}, {label}", runner(exe, url, streams, n, tokenizer, args.out), ref))
-                    except (RuntimeError, subprocess.TimeoutExpired, KeyError, TypeError) as exc:
-                        show(row(f"{name}, {label}", f"failed: {exc}"))
+        tool_runs(args, args.only_tools or list(TOOL_PINS), show)
     (args.out / "figures.txt").write_text("\n".join(lines) + "\n")
     print(f"figures written to {args.out / 'figures.txt'}")
     return 0

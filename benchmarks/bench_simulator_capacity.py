@@ -26,8 +26,10 @@ import itertools
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -265,21 +267,32 @@ def _start_server(stack: str, args: argparse.Namespace) -> tuple[subprocess.Pope
     return process, None, port
 
 
+def _prioritise(args: argparse.Namespace) -> None:
+    if args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+    if args.realtime:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))
+
+
 def _bench_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
     process, sim, port = _start_server(stack, args)
     pid = process.pid if process is not None else sim.pid
     if args.nice:
         os.setpriority(os.PRIO_PROCESS, pid, args.nice)
+    if args.realtime:
+        os.sched_setscheduler(pid, os.SCHED_RR, os.sched_param(10))
     try:
         cpu0 = _proc_cpu_s(pid)
-        client = subprocess.run(
+        out = Path(tempfile.mkdtemp(prefix="bench-sim-")) / "client.json"
+        subprocess.run(
             [sys.executable, __file__, "--client", "--port", str(port), "--streams", str(args.streams), "--tokens",
-             str(args.tokens), "--ramp-s", str(args.ramp_s)],
+             str(args.tokens), "--ramp-s", str(args.ramp_s), "--out", str(out)],
             capture_output=True, check=True, timeout=600,
-            preexec_fn=(lambda: os.setpriority(os.PRIO_PROCESS, 0, args.nice)) if args.nice else None,
+            preexec_fn=lambda: _prioritise(args),
         )
         server_cpu = _proc_cpu_s(pid) - cpu0
-        summary = _summarise(json.loads(client.stdout), args.ttft_ms, args.tpot_ms, args.tokens)
+        summary = _summarise(json.loads(out.read_text()), args.ttft_ms, args.tpot_ms, args.tokens)
+        shutil.rmtree(out.parent)
         summary["server_cpu_s"] = server_cpu
         if sim is not None:
             recent = sim.stats()["recent"]
@@ -304,6 +317,9 @@ def main() -> int:
     parser.add_argument("--ramp-s", type=float, default=1.0, help="spread of the stream start times")
     parser.add_argument("--stacks", default="sim-uvloop,sim-asyncio,raw-uvloop,aiohttp-uvloop,starlette-uvicorn")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run server and client under SCHED_RR (root; the kernel still keeps 5%% of each "
+                             "core for others): isolates the stack from other jobs on a shared machine")
     parser.add_argument("--nice", type=int, default=0,
                         help="scheduling priority of server and client (e.g. -10 as root, to measure the stack "
                              "rather than the other jobs sharing the machine)")
@@ -311,6 +327,7 @@ def main() -> int:
     parser.add_argument("--serve", choices=("raw-uvloop", "aiohttp-uvloop", "starlette-uvicorn"), help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.serve:
@@ -330,11 +347,12 @@ def main() -> int:
 
         result = uvloop.run(_client(args.port, args.streams, args.tokens, args.ramp_s,
                                     timeout_s=60 + args.tokens * args.tpot_ms / 1000 * 4))
-        print(json.dumps(result))
+        # A file, not stdout: libuv leaves stdio non-blocking, and a big print into a full pipe fails.
+        Path(args.out).write_text(json.dumps(result))
         return 0
 
     print(f"{args.streams} streams x {args.tokens} tokens, ttft {args.ttft_ms} ms, tpot {args.tpot_ms} ms, "
-          f"ramp {args.ramp_s} s; nice {args.nice}; machine: {os.cpu_count()} cores, "
+          f"ramp {args.ramp_s} s; nice {args.nice}; realtime {args.realtime}; machine: {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}")
     results = {}
     for stack in args.stacks.split(","):

@@ -442,8 +442,10 @@ def build_llama_cpp_python() -> Schema:
     }
     return document(
         "llama-cpp-python server",
-        "FastAPI server of llama-cpp-python: models without `created`, FastAPI 422 validation errors, "
-        "SSE events separated by a single newline. Health: GET /v1/models answers 200.",
+        "FastAPI server of llama-cpp-python: models without `created`, `owned_by: me`; the model name and "
+        "stream_options are ignored. Request validation must answer 4xx: FastAPI's 422 {detail: [...]} "
+        "(llama-cpp-python 0.3.x answers 500 instead, which the contract suite reports as violations). "
+        "No health endpoint.",
         openai_paths(errors),
         schemas,
     )

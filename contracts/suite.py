@@ -91,7 +91,10 @@ class Probe:
 
     def request(self, method: str, path: str, *, body: Any = None, raw: bytes | None = None) -> httpx.Response:
         if raw is not None:
-            return self.client.request(method, path, content=raw, headers={"Content-Type": "application/json"})
+            # Some servers (llama-cpp-python 0.3) answer a broken body and then silently drop the
+            # keep-alive connection: never let that surface as the NEXT check's failure.
+            headers = {"Content-Type": "application/json", "Connection": "close"}
+            return self.client.request(method, path, content=raw, headers=headers)
         if body is not None:
             return self.client.request(method, path, json=body)
         return self.client.request(method, path)

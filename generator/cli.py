@@ -35,6 +35,9 @@ COMMANDS: dict[str, str] = {
     "contract": "contracts.commands.contract",
     "loadtest": "loadtests.command",
     "demo": "generator.commands.demo",
+    "observability": "generator.commands.observability",
+    "deploy": "generator.commands.deploy",
+    "cache": "generator.commands.cache",
 }
 
 

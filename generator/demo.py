@@ -113,6 +113,51 @@ class Stack:
         if self.redis is not None:
             _kill_group(self.redis)
             say("stopped redis-server")
+        # A gateway interrupted while booting has no state file yet: find it (and anything else started
+        # on this demo's files) by the working directory in its command line.
+        stray = _processes_mentioning(str(self.workdir))
+        if stray:
+            _kill_pids(stray)
+            say(f"stopped {len(stray)} more process(es) started on {self.workdir}")
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    own_group = os.getpgid(0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            if text in cmdline and os.getpgid(int(entry.name)) != own_group:
+                found.append(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+    return found
+
+
+def _kill_pids(pids: list[int]) -> None:
+    groups = set()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            groups.add(os.getpgid(pid))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, sig)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+        if not any(_alive(pid) for pid in pids):
+            return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -133,6 +133,12 @@ def _gateway_allow(sources: Sources, settings: ObservabilityConfig) -> tuple[lis
                 f"{name}: host {host!r} is a name, and IPAddressAllow= takes addresses: the gateway cannot "
                 f"reach it until you list its addresses in gateway.yaml deploy.ip_allow (or `any`)"
             )
+    server_host = sources.gateway.server.host
+    if (not _is_local(server_host) or server_host in ("0.0.0.0", "::")) and not settings.deploy.ip_allow:
+        warnings.append(
+            f"server.host is {server_host!r}: clients on other hosts are refused by IPAddressDeny=any until "
+            "you list their addresses in gateway.yaml deploy.ip_allow"
+        )
     allow += [entry for entry in settings.deploy.ip_allow if entry not in allow]
     return allow, warnings
 

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from generator.observability_models import AlertSettings, DeploySettings, MonitoringSettings
+
 __all__ = [
     "BackupSettings",
     "CacheSettings",
@@ -212,3 +214,6 @@ class GatewayFile(StrictModel):
     backups: BackupSettings = Field(default_factory=BackupSettings)
     # Per provider type rpm/tpm applied to every deployment of that type without its own limit.
     rate_limit_defaults: dict[NonEmptyStr, TypeRateLimit] = Field(default_factory=dict)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)

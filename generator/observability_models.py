@@ -7,11 +7,12 @@ the model when present and falls back to the defaults, so the generators work ei
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
-from generator.models import GatewayFile, StrictModel
+if TYPE_CHECKING:  # generator.models imports this module for GatewayFile's fields: no cycle at run time
+    from generator.models import GatewayFile
 
 __all__ = [
     "AlertSettings",
@@ -21,6 +22,11 @@ __all__ = [
     "ServiceResources",
     "settings_of",
 ]
+
+class StrictModel(BaseModel):
+    # The same configuration as generator.models.StrictModel (not imported: see above).
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
 
 # Prometheus's duration syntax (what `for:` and range selectors accept): 30s, 5m, 1h30m.
 Duration = Annotated[str, Field(pattern=r"^([0-9]+(ms|s|m|h|d|w|y))+$", description="a Prometheus duration")]

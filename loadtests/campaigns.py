@@ -44,7 +44,7 @@ def _locust_run(args: argparse.Namespace, url: str, model: str, report: Path, *,
         "--llm-seed", str(args.seed), "--llm-warmup", str(args.warmup), "--llm-timeout", f"{args.timeout:g}",
         "--llm-api-key-env", args.api_key_env, "--llm-max-regression", args.max_regression,
         # Headless, nobody reads Locust's rounded rows; the extra events cost a quarter of the rate.
-        "--llm-ui-rows", "false",
+        "--llm-ui-rows", "false", "--llm-client", args.client,
     ]
     if requests:
         opts += ["--llm-requests", str(requests)]

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--warmup", type=int, default=0, help="first N requests left out of latency figures")
     load.add_argument("--timeout", type=float, default=120.0, help="per-request timeout in seconds")
     load.add_argument("--seed", type=int, default=0, help="seed of prompts and arrivals")
+    load.add_argument("--client", choices=["raw", "fasthttp"], default="raw",
+                      help="HTTP client of the users: raw sockets (default, measured faster) or geventhttpclient")
     work = parser.add_argument_group("workload")
     work.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True, help="stream responses")
     work.add_argument("--prompt-tokens", type=int, default=32, help="synthetic prompt length in words")

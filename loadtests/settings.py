@@ -37,6 +37,7 @@ class LoadSettings:
     max_regression: str = "10%"
     progress: float = 2.0
     ui_rows: bool = True
+    client: str = "raw"  # raw (loadtests.rawhttp) or fasthttp (geventhttpclient); https uses fasthttp
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,6 +79,7 @@ class LoadSettings:
             max_regression=str(opt("llm_max_regression", "10%")),
             progress=float(opt("llm_progress", 2.0)),
             ui_rows=str(opt("llm_ui_rows", "true")).lower() in ("1", "true", "yes", "on"),
+            client=opt("llm_client", "raw"),
         )
 
 
@@ -106,4 +108,6 @@ def add_locust_arguments(parser: Any) -> None:
     group.add_argument("--llm-max-regression", default="10%", help="allowed regression against the baseline")
     group.add_argument("--llm-progress", type=float, default=2.0, help="progress line every N s (0: off)")
     group.add_argument("--llm-ui-rows", default="true", choices=["true", "false"], help="TTFT/TPOT/TTFB rows")
+    group.add_argument("--llm-client", default="raw", choices=["raw", "fasthttp"],
+                       help="HTTP client: raw sockets (default) or geventhttpclient (FastHttpUser's)")
     group.add_argument("--llm-shape", default="", help="load shape: smoke, load, stress, spike, soak")

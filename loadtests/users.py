@@ -1,10 +1,11 @@
 """Locust users for LLM serving APIs, stamping every moment of a streamed response.
 
-The HTTP client is geventhttpclient, the engine of Locust's ``FastHttpUser``, used directly: one
-keep-alive connection per user, the request written in one ``sendall``, and body lines read with
-``readline`` so each SSE event / NDJSON line is stamped as soon as it is parsed (no fixed-size
-read buffer that would hold a chunk back). ``loadtests/compare_tools.py`` measures it against a
-raw-socket reference client; ``docs/loadtests.md`` has the figures.
+Two HTTP clients, chosen with ``--llm-client``: ``raw`` (default; :mod:`loadtests.rawhttp`, a
+minimal keep-alive HTTP/1.1 client on gevent sockets) and ``fasthttp`` (geventhttpclient, the
+engine of Locust's ``FastHttpUser``; also used for https). Both keep one connection per user,
+write the request in one ``sendall`` and hand back body lines as soon as each is complete, so
+each SSE event / NDJSON line is stamped when it arrives. ``benchmarks/bench_loadtest_accuracy.py``
+measures them against a raw-socket reference client; ``docs/loadtests.md`` has the figures.
 
 Concrete users: :class:`OpenAIChatUser`, :class:`OpenAICompletionsUser`, :class:`OllamaChatUser`
 (all abstract here, so importing them into a locustfile does not run them); the locustfile's
@@ -17,6 +18,7 @@ import errno
 import json
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -33,6 +35,7 @@ from loadtests.protocols import (
     parse_full_body,
     parse_stream_line,
 )
+from loadtests.rawhttp import RawConnection
 from loadtests.runtime import RunContext, Work
 from loadtests.timing import RequestRecord, now_ns
 
@@ -65,18 +68,36 @@ class LLMBaseUser(User):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self.headers = headers
-        self.http = HTTPClient.from_url(
-            f"{parts.scheme}://{parts.netloc}/",
-            concurrency=1,
-            connection_timeout=min(10.0, ctx.settings.timeout),
-            network_timeout=ctx.settings.timeout,
-            headers=headers,
-        )
+        self.raw: RawConnection | None = None
+        self.http: HTTPClient | None = None
+        if ctx.settings.client == "raw" and parts.scheme == "http":
+            self.raw = RawConnection(parts.hostname or "127.0.0.1", parts.port or 80,
+                                     connect_timeout=min(10.0, ctx.settings.timeout), read_timeout=ctx.settings.timeout)
+            self.head = (f"POST {self.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                         + "".join(f"{k}: {v}\r\n" for k, v in headers.items())).encode("latin-1")
+        else:
+            self.http = HTTPClient.from_url(
+                f"{parts.scheme}://{parts.netloc}/",
+                concurrency=1,
+                connection_timeout=min(10.0, ctx.settings.timeout),
+                network_timeout=ctx.settings.timeout,
+                headers=headers,
+            )
 
     def on_stop(self) -> None:
-        http = getattr(self, "http", None)
-        if http is not None:
-            http.close()
+        if getattr(self, "http", None) is not None:
+            self.http.close()  # type: ignore[union-attr]
+        if getattr(self, "raw", None) is not None:
+            self.raw.close()  # type: ignore[union-attr]
+
+    def send(self, body: bytes, request_id: str) -> _Response:
+        if self.raw is not None:
+            head = b"%sx-request-id: %s\r\nContent-Length: %d\r\n\r\n" % (self.head, request_id.encode(), len(body))
+            raw = self.raw.request(head + body)
+            return _Response(raw.status, raw.headers.items(), raw.readline, raw.read, raw.release)
+        assert self.http is not None
+        r = self.http.request("POST", self.path, body=body, headers={"x-request-id": request_id})
+        return _Response(r.status_code, r.items(), lambda: r.readline(b"\n"), r.read, r.release)
 
     def api_for(self, ctx: RunContext) -> str:
         return self.api
@@ -111,21 +132,19 @@ class LLMBaseUser(User):
             build_request(self.api_name, settings.model, work.prompt.text, work.prompt.max_tokens, settings.stream,
                           settings.extra_body)
         ).encode()
-        headers = {"x-request-id": request_id}
         response = None
         timeout = gevent.Timeout(settings.timeout)
         record.sent_ns = now_ns()
         record.intended_start_ns = work.intended_start_ns if work.intended_start_ns is not None else record.sent_ns
         timeout.start()
         try:
-            response = self.http.request("POST", self.path, body=body, headers=headers)
+            response = self.send(body, request_id)
             record.headers_ns = now_ns()
-            record.status = response.status_code
-            record.server_timing = {k.lower(): v for k, v in response.items() if k.lower().startswith("x-sim-")}
-            if response.status_code >= 400:
+            record.status = response.status
+            record.server_timing = {k.lower(): v for k, v in response.headers if k.lower().startswith("x-sim-")}
+            if response.status >= 400:
                 text = response.read().decode("utf-8", "replace")
-                record.fail("http_5xx" if response.status_code >= 500 else "http_4xx",
-                            f"HTTP {response.status_code}: {text[:300]}")
+                record.fail("http_5xx" if response.status >= 500 else "http_4xx", f"HTTP {response.status}: {text[:300]}")
             elif settings.stream:
                 self._read_stream(response, record)
             else:
@@ -136,7 +155,7 @@ class LLMBaseUser(User):
             record.fail("timeout", f"no complete response within {settings.timeout:g} s")
         except TimeoutError:
             record.fail("timeout", f"socket read timed out after {settings.timeout:g} s")
-        except ProtocolError as exc:
+        except (ProtocolError, ValueError) as exc:  # ValueError: a malformed status line or chunk size
             record.fail("protocol", str(exc))
         except HTTPConnectionClosed as exc:
             record.fail("connection", f"connection closed: {exc}")
@@ -154,11 +173,11 @@ class LLMBaseUser(User):
                 response.release()  # back to the pool only if fully read, else the socket is closed
         return record
 
-    def _read_stream(self, response: Any, record: RequestRecord) -> None:
+    def _read_stream(self, response: _Response, record: RequestRecord) -> None:
         api = self.api_name
         words = 0
         while True:
-            line = response.readline(b"\n")
+            line = response.readline()
             t = now_ns()
             if not line:
                 break
@@ -193,7 +212,7 @@ class LLMBaseUser(User):
             end = "[DONE]" if api != "ollama-chat" else '"done": true'
             record.fail("protocol", f"stream ended without {end}")
 
-    def _read_whole(self, response: Any, record: RequestRecord) -> None:
+    def _read_whole(self, response: _Response, record: RequestRecord) -> None:
         data = response.read()
         t = now_ns()
         record.first_byte_ns = record.first_event_ns = t
@@ -235,6 +254,20 @@ class LLMBaseUser(User):
                 tpot = (record.last_token_ns - record.first_token_ns) / (n - 1) / 1e6
                 fire(request_type="TPOT", name=self.path, response_time=tpot, response_length=n,
                      exception=None, context={})
+
+
+class _Response:
+    """What the users need of a response, whichever client read it."""
+
+    __slots__ = ("headers", "read", "readline", "release", "status")
+
+    def __init__(self, status: int, headers: Any, readline: Callable[[], bytes], read: Callable[[], bytes],
+                 release: Callable[[], None]) -> None:
+        self.status = status
+        self.headers: list[tuple[str, str]] = list(headers)
+        self.readline = readline
+        self.read = read
+        self.release = release
 
 
 class OpenAIChatUser(LLMBaseUser):

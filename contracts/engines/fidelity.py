@@ -16,7 +16,6 @@ import fnmatch
 import http.client
 import json
 import re
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -241,7 +240,7 @@ def observe_startup(host: str, port: int, path: str, *, timeout: float = 30.0, i
                                         response.getheader("Content-Type", "")))
             if response.status == 200:
                 return seen
-        except (OSError, socket.timeout):
+        except (TimeoutError, OSError):
             seen.append(HttpObservation(time.monotonic() - started, None))
         finally:
             conn.close()

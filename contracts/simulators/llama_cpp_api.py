@@ -111,4 +111,4 @@ def handle_completion(call: Call) -> Reply | Streamed | Delayed:
         chunks.append(b"data: " + dumps(chunk) + b"\n\n")
     trailer = b"data: " + dumps(_final(call, gen, prompt_text, "")) + b"\n\n"
     malformed = b'data: {"index":0,"content":\n\n'
-    return Streamed(gen, "text/event-stream", b"", chunks, trailer, malformed, model=model)
+    return Streamed(gen, "text/event-stream", b"", chunks.__getitem__, trailer, malformed, model=model)

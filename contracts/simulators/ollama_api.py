@@ -208,7 +208,7 @@ def _answer(call: Call, body: dict[str, Any], model: str, chat: bool, prompt_tok
     trailer = dumps(final("", False)) + sep
     malformed = dumps(line("", False))[:20] + sep
     content_type = "application/json; charset=utf-8" if call.violates("ndjson-content-type") else "application/x-ndjson"
-    return Streamed(gen, content_type, b"", chunks, trailer, malformed, model=model)
+    return Streamed(gen, content_type, b"", chunks.__getitem__, trailer, malformed, model=model)
 
 
 def handle_chat(call: Call) -> Reply | Streamed | Delayed:

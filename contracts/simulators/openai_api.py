@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from json.encoder import encode_basestring
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from contracts.simulators.generation import Generation, plan_generation
@@ -383,16 +383,17 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
             template = templates[(index, finish)] = (b"data: " + head, tail + separator)
         return template[0] + encode_basestring(text).encode("utf-8") + template[1]
 
-    chunks = []
     last = gen.chunk_count - 1
-    for c in range(gen.chunk_count):
-        parts = []
-        for i in choices:
-            finish = None
-            if c == last and not flavor.separate_finish_chunk and not no_finish:
-                finish = gen.finish_reasons[i]
-            parts.append(content_event(i, gen.chunk_text(i, c), finish))
-        chunks.append(b"".join(parts))
+    finish_on_last = not flavor.separate_finish_chunk and not no_finish
+
+    def render(c: int) -> bytes:
+        if c == 1 and broken_second:
+            return malformed
+        if len(choices) == 1:
+            return content_event(0, gen.chunk_text(0, c), gen.finish_reasons[0] if c == last and finish_on_last
+                                 else None)
+        return b"".join(content_event(i, gen.chunk_text(i, c), gen.finish_reasons[i]
+                                      if c == last and finish_on_last else None) for i in choices)
     trailer = b""
     if flavor.separate_finish_chunk:
         for i in choices:
@@ -414,13 +415,11 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
         trailer += _sse(call, b"[DONE]")
     broken = dumps({**base, "choices": [_choice(flavor, 0, "delta" if chat else "text", {}, None)]})
     malformed = _sse(call, broken[: len(broken) // 2])
-    if call.violates("sse-chunk-json"):
-        if len(chunks) > 1:
-            chunks[1] = malformed
-        else:
-            chunks[0] = malformed + chunks[0]
+    broken_second = call.violates("sse-chunk-json") and gen.chunk_count > 1
+    if call.violates("sse-chunk-json") and gen.chunk_count == 1:
+        preamble += malformed
     content_type = "text/plain; charset=utf-8" if call.violates("sse-content-type") else "text/event-stream; charset=utf-8"
-    return Streamed(gen, content_type, preamble, chunks, trailer, malformed, model=gen.model)
+    return Streamed(gen, content_type, preamble, render, trailer, malformed, model=gen.model)
 
 
 def _complete(call: Call, flavor: Flavor, gen: Generation, kind: str) -> Delayed:

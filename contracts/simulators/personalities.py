@@ -51,7 +51,7 @@ def _openai_routes(flavor: str) -> dict[tuple[str, str], Route]:
 
 def _vllm_health(call: Call) -> Reply:
     if call.violates("health"):
-        return json_reply(200, {"status": "ok"})
+        return Reply(200, b'{"status":"ok"}', "")
     return Reply(200, b"", "")  # FastAPI's bare Response(): no content-type at all
 
 

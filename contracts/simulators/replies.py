@@ -45,10 +45,14 @@ class Streamed:
     generation: Generation
     content_type: str
     preamble: bytes  # sent with the headers once a slot is held (role-only chunk, if any)
-    chunks: list[bytes]  # one per content chunk, due on the schedule
+    render: Callable[[int], bytes]  # content chunk i, rendered when it is due (no burst of work on arrival)
     trailer: bytes  # sent together with the last content chunk (finish chunk, usage, [DONE])
     malformed: bytes  # what the malformed-chunk fault sends instead of a chunk
     model: str = ""
+
+    @property
+    def count(self) -> int:
+        return self.generation.chunk_count
 
 
 @dataclass

@@ -359,27 +359,33 @@ class SimulatorServer:
         headers.update(self._sim_headers(entry, self.config.tokens_per_chunk * self.config.tpot_ms))
         self.stats.status["200"] += 1
         offsets = result.generation.schedule.offsets_s()
-        last = len(result.chunks) - 1
+        last = result.count - 1
         lateness = 0.0
         try:
             await request.start_stream(200, headers, result.preamble)
             over, shift = await self._after_chunk(request, 0, entry)
             if over:
                 return
-            for index, data in enumerate(result.chunks):
+            for index in range(result.count):
                 deadline = start + offsets[index] + shift
                 delay = deadline - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if self.config.malformed_chunk == index + 1:
+                config = self.config  # read per chunk: faults switched on mid-stream apply at once
+                if config.malformed_chunk == index + 1:
                     self.stats.faults["malformed"] += 1
                     entry["fault"] = "malformed"
                     data = result.malformed
+                else:
+                    data = result.render(index)
                 if index == last:
-                    data = data + result.trailer
+                    data += result.trailer
                 await request.write_chunk(data, last=index == last)
-                lateness = max(lateness, loop.time() - deadline)
-                if index < last:
+                late = loop.time() - deadline
+                if late > lateness:
+                    lateness = late
+                if index < last and (config.stall_after_chunks is not None
+                                     or config.disconnect_after_chunks is not None):
                     over, stalled = await self._after_chunk(request, index + 1, entry)
                     if over:
                         return

@@ -39,8 +39,12 @@ class TextGenerator:
 
     def tokens(self, key: str, count: int) -> list[str]:
         rng = random.Random(zlib.crc32(key.encode("utf-8")) ^ (self.seed * 0x9E3779B1))
-        indexes = rng.choices(range(len(_VOCABULARY)), k=count)
-        return [_VOCABULARY[i] if n == 0 else _SPACED[i] for n, i in enumerate(indexes)]
+        # 2 random bytes per token, 12 bits each (4096 words): one C call instead of a Python draw per token.
+        draws = memoryview(rng.randbytes(2 * count)).cast("H")
+        words = [_SPACED[d & 4095] for d in draws]
+        if words:
+            words[0] = words[0][1:]
+        return words
 
 
 def count_tokens(text: str) -> int:

@@ -212,14 +212,21 @@ def test_reset_connections_and_back(simulator_factory: Any) -> None:
     assert sim.stats()["faults"]["reset"] >= 1
 
 
+def _wait_in_flight(sim: RunningSimulator) -> None:
+    deadline = time.monotonic() + 10
+    while sim.stats()["in_flight"] < 1:
+        assert time.monotonic() < deadline, "the stream never reached the simulator"
+        time.sleep(0.02)
+
+
 def test_a_running_stream_is_broken_mid_run_through_the_control_endpoint(simulator_factory: Any) -> None:
     sim = simulator_factory("vllm", models=["m"], ttft_ms=0.0, tpot_ms=50.0, output_tokens=40)
     result: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: result.update(zip(("events", "error"), _stream_times(sim),
                                                                strict=True)))
     thread.start()
-    time.sleep(0.5)  # ~10 tokens in
-    sim.control(disconnect_after_chunks=15)
+    _wait_in_flight(sim)
+    sim.control(disconnect_after_chunks=15)  # the stream is running: 40 chunks take 2 s
     thread.join(10)
     assert isinstance(result["error"], httpx.RemoteProtocolError)
     assert len(result["events"]) == 1 + 15
@@ -233,7 +240,7 @@ def test_kill_is_a_crash_seen_by_the_client(simulator_factory: Any) -> None:
     thread = threading.Thread(target=lambda: result.update(zip(("events", "error"), _stream_times(sim),
                                                                strict=True)))
     thread.start()
-    time.sleep(0.3)
+    _wait_in_flight(sim)
     sim.kill()
     thread.join(10)
     assert isinstance(result["error"], httpx.RemoteProtocolError)

@@ -1,6 +1,6 @@
 """Each simulator personality answers as its real server does: whole bodies, headers, quirks.
 
-Seeded text makes answers exact: with seed 0 the prompt "a b c" always gets "netesstair deltim laimbroul".
+Seeded text makes answers exact: with seed 0 the prompt "a b c" always gets "bru brenroumfaim stal".
 Timestamps are blanked by ``normalize`` (they change every second), nothing else is.
 """
 
@@ -111,37 +111,37 @@ STREAMS = {
     # vLLM: role chunk with content "", finish_reason on the last content chunk, usage chunk with no choices.
     "vllm": [
         _chunk("vllm", [_choice({"role": "assistant", "content": ""}, None)]),
-        _chunk("vllm", [_choice({"content": "netesstair deltim"}, None)]),
-        _chunk("vllm", [_choice({"content": " laimbroul"}, "stop")]),
+        _chunk("vllm", [_choice({"content": "bru brenroumfaim"}, None)]),
+        _chunk("vllm", [_choice({"content": " stal"}, "stop")]),
         _chunk("vllm", [], usage=USAGE),
     ],
     # OpenAI: role chunk with refusal null, a separate empty-delta finish chunk.
     "openai": [
         _chunk("openai", [_choice({"role": "assistant", "content": "", "refusal": None}, None)]),
-        _chunk("openai", [_choice({"content": "netesstair deltim"}, None)]),
-        _chunk("openai", [_choice({"content": " laimbroul"}, None)]),
+        _chunk("openai", [_choice({"content": "bru brenroumfaim"}, None)]),
+        _chunk("openai", [_choice({"content": " stal"}, None)]),
         _chunk("openai", [_choice({}, "stop")]),
         _chunk("openai", [], usage=USAGE),
     ],
     # llama-server: content null in the role chunk, no logprobs key, timings on the last chunks.
     "llama_cpp": [
         _chunk("llama_cpp", [_choice({"role": "assistant", "content": None}, None, logprobs=False)]),
-        _chunk("llama_cpp", [_choice({"content": "netesstair deltim"}, None, logprobs=False)]),
-        _chunk("llama_cpp", [_choice({"content": " laimbroul"}, None, logprobs=False)]),
+        _chunk("llama_cpp", [_choice({"content": "bru brenroumfaim"}, None, logprobs=False)]),
+        _chunk("llama_cpp", [_choice({"content": " stal"}, None, logprobs=False)]),
         _chunk("llama_cpp", [_choice({}, "stop", logprobs=False)], timings=ZERO_TIMINGS),
         _chunk("llama_cpp", [], usage=USAGE, timings=ZERO_TIMINGS),
     ],
     # llama-cpp-python: role-only delta, no usage at all (stream_options is not supported).
     "llama_cpp_python": [
         _chunk("llama_cpp_python", [_choice({"role": "assistant"}, None)]),
-        _chunk("llama_cpp_python", [_choice({"content": "netesstair deltim"}, None)]),
-        _chunk("llama_cpp_python", [_choice({"content": " laimbroul"}, None)]),
+        _chunk("llama_cpp_python", [_choice({"content": "bru brenroumfaim"}, None)]),
+        _chunk("llama_cpp_python", [_choice({"content": " stal"}, None)]),
         _chunk("llama_cpp_python", [_choice({}, "stop")]),
     ],
     # Ollama /v1: no role-only chunk, role repeated in every delta.
     "ollama": [
-        _chunk("ollama", [_choice({"role": "assistant", "content": "netesstair deltim"}, None, logprobs=False)]),
-        _chunk("ollama", [_choice({"role": "assistant", "content": " laimbroul"}, None, logprobs=False)]),
+        _chunk("ollama", [_choice({"role": "assistant", "content": "bru brenroumfaim"}, None, logprobs=False)]),
+        _chunk("ollama", [_choice({"role": "assistant", "content": " stal"}, None, logprobs=False)]),
         _chunk("ollama", [_choice({"role": "assistant", "content": ""}, "stop", logprobs=False)]),
         _chunk("ollama", [], usage=USAGE),
     ],
@@ -198,7 +198,7 @@ def test_chat_completion(sim: RunningSimulator) -> None:
     assert (response.status_code, response.headers["content-type"]) == (200, "application/json")
     body = normalize(response.json())
     assert body.pop("id").startswith("chatcmpl-sim")
-    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": "netesstair deltim laimbroul"}}
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": "bru brenroumfaim stal"}}
     if sim.type in ("vllm", "openai", "llama_cpp_python"):
         choice["logprobs"] = None
     choice["finish_reason"] = "stop"
@@ -472,9 +472,9 @@ def test_ollama_chat_stream_is_ndjson_ending_with_done(sim: RunningSimulator) ->
     assert (response.status_code, response.headers["content-type"]) == (200, "application/x-ndjson")
     lines = [normalize(line) for line in ndjson_lines(response.text)]
     assert lines == [
-        {"model": "m:1", "created_at": TIMESTAMP, "message": {"role": "assistant", "content": "netesstair deltim"},
+        {"model": "m:1", "created_at": TIMESTAMP, "message": {"role": "assistant", "content": "bru brenroumfaim"},
          "done": False},
-        {"model": "m:1", "created_at": TIMESTAMP, "message": {"role": "assistant", "content": " laimbroul"},
+        {"model": "m:1", "created_at": TIMESTAMP, "message": {"role": "assistant", "content": " stal"},
          "done": False},
         {"model": "m:1", "created_at": TIMESTAMP, "message": {"role": "assistant", "content": ""}, "done": True,
          "done_reason": "stop", "total_duration": 1000001, "load_duration": 1000000, "prompt_eval_count": 3,

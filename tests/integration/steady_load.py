@@ -64,9 +64,9 @@ class SteadyLoad:
             index = 0
             while not self._stop.is_set():
                 due = start + index / self.rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                # Always yield, even when behind schedule: a sender that never awaits starves the
+                # responses of the requests already in flight (they would look lost).
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
                 tasks.append(asyncio.create_task(self._one(client, index, start)))
                 self.result.sent += 1
                 index += 1

@@ -26,6 +26,7 @@ pytestmark = [
 ]
 
 TTL_S = 3
+BREAKER_S = 5
 PASSWORD = "redis-test-password-4f1c"
 
 
@@ -63,7 +64,10 @@ def gateway(
             "reliability": {"num_retries": 0},
         },
     )
-    return module_gateway_factory(config_dir, env={"TEST_REDIS_PASSWORD": PASSWORD})
+    # LiteLLM's Redis circuit breaker opens after 5 consecutive failures for 60 s by default;
+    # 5 s here so that the test sees it close again.
+    env = {"TEST_REDIS_PASSWORD": PASSWORD, "REDIS_CIRCUIT_BREAKER_RECOVERY_TIMEOUT": str(BREAKER_S)}
+    return module_gateway_factory(config_dir, env=env)
 
 
 @pytest.fixture(autouse=True)
@@ -130,20 +134,19 @@ def test_gateway_keeps_serving_with_redis_down(
         assert _seen(sims) == 3
     finally:
         redis_server.start()
-    # And once Redis is back, the cache works again. LiteLLM may lose the first write on the
-    # connection Redis closed when it stopped (its client reconnects on the next command), so a
-    # few new prompts are allowed before one must land in Redis.
-    landed = []
-    for attempt in range(5):
-        response = gateway.chat("cached", content=f"redis is back {attempt}")
-        assert response.status_code == 200
-        hit = gateway.chat("cached", content=f"redis is back {attempt}")
-        key = hit.headers["x-litellm-cache-key"]
-        deadline = time.monotonic() + 3
-        while redis_server.client().get(key) is None and time.monotonic() < deadline:
-            time.sleep(0.1)
+    # And once Redis is back, the cache works again: LiteLLM's Redis circuit breaker (opened by
+    # the failures above) half-opens after REDIS_CIRCUIT_BREAKER_RECOVERY_TIMEOUT, then writes resume.
+    landed = None
+    deadline = time.monotonic() + 4 * BREAKER_S + 10
+    attempt = 0
+    while landed is None and time.monotonic() < deadline:
+        attempt += 1
+        assert gateway.chat("cached", content=f"redis is back {attempt}").status_code == 200
+        key = gateway.chat("cached", content=f"redis is back {attempt}").headers["x-litellm-cache-key"]
+        time.sleep(0.5)
         if redis_server.client().get(key) is not None:
-            landed.append(attempt)
-            break
+            landed = attempt
+        else:
+            time.sleep(1)
     print(f"after Redis came back, the first write that landed was attempt {landed}")
-    assert landed, "no cache entry reached Redis after it came back"
+    assert landed is not None, "no cache entry reached Redis after it came back"

@@ -132,3 +132,42 @@ def test_ctrl_c_stops_everything(operator_config: Path, tmp_path: Path) -> None:
     assert _all_closed(ports), output
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", f"processes left running: {leftovers.stdout}"
+
+
+def test_keep_running_prints_how_to_reach_the_stack_and_it_answers(operator_config: Path, tmp_path: Path) -> None:
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if k != "LITELLM_MASTER_KEY"}
+    process = subprocess.Popen([AIBACKEND, "demo", "--keep-running", "--duration", "3", "--users", "1",
+                                "--config-dir", str(operator_config), "--workdir", str(tmp_path / "demo")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               start_new_session=True)
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("press Ctrl-C to stop everything"):
+                break
+        output = "".join(lines)
+        url = re.search(r"the stack is up\. Gateway: (http://127\.0\.0\.1:\d+)\n", output)
+        key = re.search(r"^  export LITELLM_MASTER_KEY=(sk-demo-[0-9a-f]{48})$", output, re.M)
+        assert url and key, output
+        assert f"curl -s {url[1]}/v1/chat/completions -H \"Authorization: Bearer $LITELLM_MASTER_KEY\"" in output
+        assert f"-m locust -f {ROOT / 'loadtests' / 'locustfile.py'} --host {url[1]}" in output
+        # the printed instructions work: the printed key reaches a backend through the printed URL
+        answer = httpx.post(f"{url[1]}/v1/chat/completions", timeout=60,
+                            headers={"Authorization": f"Bearer {key[1]}"},
+                            json={"model": "llama3.1:latest", "messages": [{"role": "user", "content": "hi"}],
+                                  "max_tokens": 4})
+        assert answer.status_code == 200 and answer.headers["x-litellm-model-group"] == "llama3.1:latest"
+        os.killpg(process.pid, signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    output = "".join(lines) + rest
+    assert process.returncode == 130
+    assert _all_closed(_ports(output))
+    assert [p for p in (tmp_path / "demo").rglob("*") if p.is_file() and key[1].encode() in p.read_bytes()] == []

@@ -19,8 +19,8 @@ import pytest
 
 from contracts.engines.llama_servers import ENGINE_KINDS, EngineKind, EngineServer, engine_unavailable_reason
 from contracts.simulators import RunningSimulator, SimulatorConfig, start_simulator
-from tests.integration.helpers import api_base_of, model_counts
 from generator.net import free_port
+from tests.integration.helpers import api_base_of, model_counts
 from tests.plugins.engines import EngineFactory, require_engine
 from tests.plugins.gateway import RunningGateway, write_sources
 

@@ -80,7 +80,7 @@ def test_no_test_collected_is_a_skip_not_a_failure() -> None:
 
 
 def test_bad_usage(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="config directory .* does not exist"):
+    with pytest.raises(UsageError, match=r"config directory .* does not exist"):
         ci.run(_args(tmp_path / "nope"))
     (tmp_path / "c").mkdir()
     with pytest.raises(UsageError, match="--tests: unknown tier"):

@@ -130,7 +130,9 @@ def test_malformed_body_sends_broken_json_and_rejects_500() -> None:
     assert run_check(probe(), check("malformed-body")).violations == [
         Violation("malformed-body", "POST /v1/chat/completions", "400 for a body that is not JSON", "500: Internal Server Error")
     ]
-    assert route.calls.last.request.content == b'{"model": "x", "messages": ['
+    sent = route.calls.last.request
+    # a server may drop the connection after a broken body: it is never reused
+    assert (sent.content, sent.headers["connection"]) == (b'{"model": "x", "messages": [', "close")
 
 
 @respx.mock

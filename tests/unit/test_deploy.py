@@ -178,3 +178,15 @@ def test_deploy_commands_write_their_files(config_dir: Path, tmp_path: Path, cap
     ]
     out = capsys.readouterr().out
     assert f"wrote 7 files to {config_dir / 'systemd'}:" in out.splitlines()
+
+
+def test_a_gateway_serving_other_hosts_warns_about_the_ip_allow_list(make_config: object, tmp_path: Path) -> None:
+    gateway = "server: {host: 0.0.0.0}\ncache: {enabled: false}\n"
+    providers = "providers:\n  p: {type: vllm, base_url: 'http://127.0.0.1:8000', models: [big]}\n"
+    loaded = load_sources(make_config(providers=providers, mappings="exact_matches:\n  big: {provider: p, backend_model: big}\n",  # type: ignore[operator]
+                                      gateway=gateway))
+    assert loaded.sources is not None, loaded.diagnostics
+    assert render_units(loaded.sources, redis_conf=tmp_path / "r.conf").warnings == [
+        "server.host is '0.0.0.0': clients on other hosts are refused by IPAddressDeny=any until you list their "
+        "addresses in gateway.yaml deploy.ip_allow"
+    ]
