@@ -20,6 +20,8 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.requires_litellm,
+    # The first test also pays for the module's gateway start (6 s idle, minutes on a loaded host).
+    pytest.mark.timeout(600),
     pytest.mark.xdist_group("gateway-cli"),
 ]
 

@@ -157,12 +157,13 @@ def logged_gateway(module_gateway_factory: Any, session_simulator_factory: Any,
 @pytest.mark.slow
 @pytest.mark.requires_litellm
 @pytest.mark.xdist_group("operator-gateway")
+@pytest.mark.timeout(300)  # includes the module gateway's start-up: 20-90 s on a loaded machine
 def test_request_names_the_backend_and_a_fallback(logged_gateway: tuple[RunningGateway, Any],
                                                   capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     gw, vllm = logged_gateway
     monkeypatch.setenv("LITELLM_MASTER_KEY", gw.key)
-    base = ["--config-dir", str(gw.config_dir), "--model", "chat", "--prompt", "hello", "--json"]
+    base = ["--config-dir", str(gw.config_dir), "--model", "chat", "--prompt", "hello", "--json", "--timeout", "90"]
     assert invoke(request, [*base, "--stream", "--max-tokens", "4"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["backend"]["x-litellm-model-group"] == "chat"

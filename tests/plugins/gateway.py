@@ -150,6 +150,16 @@ def _kill_leftovers(config_dir: Path) -> None:
                 section = data.get(key) or (data.get("old_state") or {}).get(key)
                 if isinstance(section, dict) and "pid" in section:
                     pids.add(int(section["pid"]))
+    # Also whatever still runs from this run dir but was never recorded (a start interrupted by a
+    # test timeout before it wrote its state): LiteLLM snapshots and haproxy.cfg live in it.
+    marker = str(run)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if marker in cmd and ("litellm" in cmd or "haproxy" in cmd) and os.getpgid(int(entry.name)) == int(entry.name):
+                pids.add(int(entry.name))
     for pid in pids:
         with contextlib.suppress(OSError):
             stop_process_group(pid, timeout=5)
@@ -167,7 +177,11 @@ def _start(config_dir: Path, *, front: str, key: str | None, extra_env: dict[str
     handle = RunningGateway(
         config_dir=config_dir, key=key, env=env, host=server.get("host", "127.0.0.1"), port=int(server.get("port", 4000))
     )
-    result = handle.cli("gateway", "start", "--front", front, timeout=400)
+    try:
+        result = handle.cli("gateway", "start", "--front", front, timeout=400)
+    except BaseException:  # a test timeout mid-start: leave nothing running
+        _kill_leftovers(config_dir)
+        raise
     if result.returncode != 0:
         _kill_leftovers(config_dir)
         pytest.fail(f"aibackend gateway start failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
