@@ -38,6 +38,13 @@ COMMANDS: dict[str, str] = {
     "observability": "generator.commands.observability",
     "deploy": "generator.commands.deploy",
     "cache": "generator.commands.cache",
+    "health": "generator.commands.health",
+    "wait-for": "generator.commands.wait_for",
+    "ports": "generator.commands.ports",
+    "request": "generator.commands.request",
+    "requests": "generator.commands.requests",
+    "secrets": "generator.commands.secrets",
+    "ci": "generator.commands.ci",
 }
 
 

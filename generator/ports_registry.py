@@ -1,7 +1,8 @@
 """The port registry: which local port each component of the stack uses, and who holds it now.
 
 Entries come from the sources: every provider (active or not), the gateway, Redis (when the cache
-uses it) and a Prometheus server (conventional port 9090, when metrics are on). Two problems are
+uses it) and, when metrics are on, the Prometheus server (``monitoring.grafana_datasource_url``,
+default 127.0.0.1:9090) and the Redis exporter (``monitoring.redis_exporter``, default :9121). Two problems are
 reported:
 
 - **conflict**: two active entries on the same host and port (they cannot both listen there);
@@ -50,6 +51,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "gateway": ("litellm", "haproxy"),
     "redis": ("redis-server", "redis"),
     "prometheus": ("prometheus",),
+    "redis_exporter": ("redis_exporter", "redis-exporter"),
 }
 
 
@@ -126,8 +128,15 @@ def port_entries(sources: Sources) -> list[PortEntry]:
     if cache.enabled and cache.type == "redis":
         entries.append(PortEntry("redis", "cache", "redis", cache.host, cache.port, True, "gateway.yaml cache.port"))
     if sources.gateway.observability.prometheus:
-        entries.append(PortEntry("prometheus", "metrics", "prometheus", "127.0.0.1", PROMETHEUS_PORT, True,
-                                 "conventional Prometheus server port (scrapes the gateway's /metrics)"))
+        monitoring = sources.gateway.monitoring
+        # The Prometheus server is where Grafana's datasource points (default 127.0.0.1:9090).
+        host, port = _host_port(monitoring.grafana_datasource_url)
+        entries.append(PortEntry("prometheus", "metrics", "prometheus", host, port or PROMETHEUS_PORT, True,
+                                 "gateway.yaml monitoring.grafana_datasource_url"))
+        if monitoring.redis_exporter and cache.enabled and cache.type == "redis":
+            host, port = _host_port(f"http://{monitoring.redis_exporter}")
+            entries.append(PortEntry("redis-exporter", "metrics", "redis_exporter", host, port, True,
+                                     "gateway.yaml monitoring.redis_exporter"))
     return entries
 
 

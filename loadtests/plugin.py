@@ -193,6 +193,11 @@ def _quitting(environment: Environment, **_: Any) -> None:
         environment.process_exit_code = 1
         return
     report = build_report(records, run, open_loop=settings.open_loop, slo=settings.slo, warmup=settings.warmup)
+    runner = environment.runner
+    if runner is not None and (runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False)):
+        report["warnings"].append(
+            "a load-generator process ran above 90% CPU: its stamps include its own delays; "
+            "add --workers (one per core) or lower the load")
     gate = GateResult()
     try:
         if settings.thresholds:

@@ -80,6 +80,7 @@ def test_entries_from_the_example_config(config_dir: Path) -> None:
         ("gateway", "gateway", "gateway", "127.0.0.1", 4000, True),
         ("redis", "cache", "redis", "127.0.0.1", 6379, True),
         ("prometheus", "metrics", "prometheus", "127.0.0.1", 9090, True),
+        ("redis-exporter", "metrics", "redis_exporter", "127.0.0.1", 9121, True),
     ]
 
 

@@ -91,7 +91,8 @@ def test_gateway_settings_compile_to_router_litellm_and_general_settings(config_
         "allowed_fails": 5, "cooldown_time": 60,
     }
     assert config["litellm_settings"] == {
-        "drop_params": True, "request_timeout": 60, "json_logs": True, "callbacks": ["prometheus"], "cache": True,
+        "drop_params": True, "request_timeout": 60, "json_logs": True,
+        "callbacks": ["prometheus", "generator.request_logger.handler"], "cache": True,
         "cache_params": {"type": "redis", "host": "127.0.0.1", "port": 6379,
                          "password": "os.environ/REDIS_PASSWORD", "ttl": 3600},
     }
@@ -206,7 +207,8 @@ def test_no_fallbacks_means_no_fallback_keys(make_config: MakeConfig) -> None:
                              mappings="{}\n", gateway="cache: {enabled: false}\nobservability: {prometheus: false}\n")
     _, config = generated(config_dir)
     assert "fallbacks" not in config["router_settings"]
-    assert config["litellm_settings"] == {"drop_params": True, "request_timeout": 60, "json_logs": True}
+    assert config["litellm_settings"] == {"drop_params": True, "request_timeout": 60, "json_logs": True,
+                                         "callbacks": ["generator.request_logger.handler"]}
 
 
 def test_aliases_take_precedence_over_model_names(make_config: MakeConfig) -> None:
