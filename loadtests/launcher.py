@@ -9,6 +9,7 @@ Locust fails.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -48,10 +49,11 @@ def _base(run: LocustRun) -> list[str]:
 
 def _master_argv(run: LocustRun, master_port: int) -> list[str]:
     argv = [*_base(run), "--headless", "--host", run.host, "-u", str(run.users), "-r", f"{run.spawn_rate:g}", "--only-summary", "--llm-report", str(run.report), *run.options]
+    # Locust takes whole seconds only ("20", "20s", "1h20m").
     if run.run_time:
-        argv += ["-t", f"{run.run_time:g}s"]
+        argv += ["-t", f"{math.ceil(run.run_time)}s"]
     if run.stop_timeout:
-        argv += ["--stop-timeout", f"{run.stop_timeout:g}"]
+        argv += ["--stop-timeout", str(math.ceil(run.stop_timeout))]
     if run.workers:
         argv += ["--master", "--expect-workers", str(run.workers), "--master-bind-host", "127.0.0.1",
                  "--master-bind-port", str(master_port)]
