@@ -56,6 +56,10 @@ def _deployment_entry(
         params["tpm"] = tpm
     if deployment.order is not None:
         params["order"] = deployment.order
+    # Per deployment, because LiteLLM 1.106 lets litellm_settings.request_timeout override the
+    # router-level timeout: only a deployment's own timeout cuts one hung provider call.
+    params["timeout"] = sources.gateway.reliability.timeout
+    params["stream_timeout"] = sources.gateway.reliability.stream_timeout
     info: dict[str, Any] = {
         # A readable, unique id: the x-litellm-model-id header then names group and backend.
         "id": f"{group.name}@{deployment.provider}/{deployment.backend_model}",
@@ -73,10 +77,12 @@ def _catch_all_entry(sources: Sources, provider_name: str) -> dict[str, Any]:
     key = provider_type.api_key(provider)
     if key is not None:
         params["api_key"] = key
+    params["timeout"] = sources.gateway.reliability.timeout
+    params["stream_timeout"] = sources.gateway.reliability.stream_timeout
     return {"model_name": "*", "litellm_params": params, "model_info": {"id": f"*@{provider_name}/*", "mode": "chat"}}
 
 
-def _router_settings(gateway: GatewayFile, routes: RouteTable) -> dict[str, Any]:
+def _router_settings(gateway: GatewayFile, routes: RouteTable, *, limited: bool) -> dict[str, Any]:
     reliability = gateway.reliability
     settings: dict[str, Any] = {
         "routing_strategy": "simple-shuffle",
@@ -92,6 +98,9 @@ def _router_settings(gateway: GatewayFile, routes: RouteTable) -> dict[str, Any]
         settings["default_fallbacks"] = list(routes.default_fallbacks)
     if routes.fallbacks or routes.default_fallbacks:
         settings["max_fallbacks"] = routes.max_fallbacks
+    if limited:
+        # LiteLLM 1.106 ignores deployments' rpm/tpm unless pre-call checks are on.
+        settings["enable_pre_call_checks"] = True
     return settings
 
 
@@ -139,7 +148,11 @@ def render_config(sources: Sources, routes: RouteTable) -> dict[str, Any]:
         model_list.append(_catch_all_entry(sources, routes.catch_all))
     return {
         "model_list": model_list,
-        "router_settings": _router_settings(sources.gateway, routes),
+        "router_settings": _router_settings(
+            sources.gateway,
+            routes,
+            limited=any("rpm" in e["litellm_params"] or "tpm" in e["litellm_params"] for e in model_list),
+        ),
         "litellm_settings": _litellm_settings(sources.gateway),
         "general_settings": {"master_key": f"os.environ/{sources.gateway.server.master_key_env}"},
     }

@@ -70,14 +70,15 @@ def test_6_vllm_uses_hosted_vllm_and_v1(config_dir: Path) -> None:
     assert result.config is not None
     vllm = [e["litellm_params"] for e in result.config["model_list"] if e["model_name"] == "qwen-coder-vllm"]
     assert vllm == [{"model": "hosted_vllm/Qwen/Qwen2.5-Coder-7B-Instruct-AWQ", "api_base": "http://127.0.0.1:8001/v1",
-                     "rpm": 50, "tpm": 100000}]
+                     "rpm": 50, "tpm": 100000, "timeout": 30, "stream_timeout": 120}]
 
 
 def test_7_ollama_uses_the_chat_api_and_no_v1(make_config: MakeConfig) -> None:
     config = make_config(providers=ONE, mappings="{}\n", gateway=None)
     result = build(config, critical=True, commit="none")
     assert result.config is not None
-    assert result.config["model_list"][0]["litellm_params"] == {"model": "ollama_chat/a", "api_base": "http://127.0.0.1:11434"}
+    assert result.config["model_list"][0]["litellm_params"] == {"model": "ollama_chat/a", "api_base": "http://127.0.0.1:11434",
+                                                                "timeout": 30, "stream_timeout": 120}
     with_v1 = make_config(providers=ONE.replace("11434'", "11434/v1'"), mappings="{}\n", gateway=None)
     assert codes(with_v1) == [("error", "base-url-suffix")]
 
@@ -87,7 +88,7 @@ def test_8_llama_cpp_gets_a_placeholder_key(config_dir: Path) -> None:
     assert result.config is not None
     native = [e["litellm_params"] for e in result.config["model_list"] if e["model_name"] == "llama-cpp-native"]
     assert native == [{"model": "openai/llama-cpp-native", "api_base": "http://127.0.0.1:8080/v1",
-                       "api_key": "sk-no-key-required"}]
+                       "api_key": "sk-no-key-required", "timeout": 30, "stream_timeout": 120}]
 
 
 def test_9_regex_patterns_are_resolved_because_litellm_cannot_route_on_them(config_dir: Path) -> None:

@@ -82,8 +82,8 @@ def test_a_new_type_is_one_module(tgi_type: None, make_config: MakeConfig) -> No
     assert result.ok, [d.format() for d in result.diagnostics]
     assert result.config is not None
     assert [e["litellm_params"] for e in result.config["model_list"]] == [
-        {"model": "huggingface/mistral-7b", "api_base": "http://127.0.0.1:3000/v1"},
-        {"model": "huggingface/*", "api_base": "http://127.0.0.1:3000/v1"},
+        {"model": "huggingface/mistral-7b", "api_base": "http://127.0.0.1:3000/v1", "timeout": 30, "stream_timeout": 120},
+        {"model": "huggingface/*", "api_base": "http://127.0.0.1:3000/v1", "timeout": 30, "stream_timeout": 120},
     ]
     assert REGISTRY["tgi"].health_url(result.sources.providers.providers["tgi"]) == "http://127.0.0.1:3000/health"  # type: ignore[union-attr]
 

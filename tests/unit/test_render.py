@@ -89,6 +89,7 @@ def test_gateway_settings_compile_to_router_litellm_and_general_settings(config_
     assert {k: v for k, v in config["router_settings"].items() if k not in ("fallbacks", "max_fallbacks")} == {
         "routing_strategy": "simple-shuffle", "num_retries": 2, "timeout": 30, "stream_timeout": 120,
         "allowed_fails": 5, "cooldown_time": 60,
+        "enable_pre_call_checks": True,  # the example has rate limits: LiteLLM enforces rpm/tpm only then
     }
     assert config["litellm_settings"] == {
         "drop_params": True, "request_timeout": 60, "json_logs": True,
@@ -163,15 +164,28 @@ def test_provider_types_compile_to_their_litellm_parameters(make_config: MakeCon
         """, mappings="{}\n", gateway=None)
     _, config = generated(config_dir)
     assert [e["litellm_params"] for e in config["model_list"]] == [
-        {"model": "ollama_chat/m1", "api_base": "http://h:11434"},
-        {"model": "hosted_vllm/m2", "api_base": "http://h:8000/v1"},
-        {"model": "hosted_vllm/m2b", "api_base": "http://h:8003/v1"},
-        {"model": "openai/m3", "api_base": "http://h:8080/v1", "api_key": "sk-no-key-required"},
-        {"model": "openai/m4", "api_base": "http://h:8001/v1", "api_key": "sk-no-key-required"},
-        {"model": "openai/m5", "api_base": "https://api.openai.com/v1", "api_key": "os.environ/OPENAI_API_KEY"},
-        {"model": "openai/m6", "api_base": "http://h:9000/v1", "api_key": "sk-no-key-required"},
-        {"model": "anthropic/m7", "api_base": "https://api.anthropic.com", "api_key": "os.environ/ANTHROPIC_API_KEY"},
+        {"model": "ollama_chat/m1", "api_base": "http://h:11434", "timeout": 30, "stream_timeout": 120},
+        {"model": "hosted_vllm/m2", "api_base": "http://h:8000/v1", "timeout": 30, "stream_timeout": 120},
+        {"model": "hosted_vllm/m2b", "api_base": "http://h:8003/v1", "timeout": 30, "stream_timeout": 120},
+        {"model": "openai/m3", "api_base": "http://h:8080/v1", "api_key": "sk-no-key-required", "timeout": 30, "stream_timeout": 120},
+        {"model": "openai/m4", "api_base": "http://h:8001/v1", "api_key": "sk-no-key-required", "timeout": 30, "stream_timeout": 120},
+        {"model": "openai/m5", "api_base": "https://api.openai.com/v1", "api_key": "os.environ/OPENAI_API_KEY", "timeout": 30, "stream_timeout": 120},
+        {"model": "openai/m6", "api_base": "http://h:9000/v1", "api_key": "sk-no-key-required", "timeout": 30, "stream_timeout": 120},
+        {"model": "anthropic/m7", "api_base": "https://api.anthropic.com", "api_key": "os.environ/ANTHROPIC_API_KEY", "timeout": 30, "stream_timeout": 120},
     ]
+
+
+def test_timeouts_are_set_per_deployment(make_config: MakeConfig) -> None:
+    """LiteLLM 1.106 lets litellm_settings.request_timeout override router_settings.timeout; only a
+    deployment's own timeout cuts a hung provider at `timeout` (tests/integration/test_resilience.py)."""
+    config_dir = make_config(
+        providers="providers:\n  o: {type: ollama, base_url: 'http://h:1', models: [a]}\n",
+        mappings="routing_rules: {default_provider: o}\n",
+        gateway="reliability: {timeout: 7, stream_timeout: 11, request_timeout: 60}\n",
+    )
+    _, config = generated(config_dir)
+    assert [(e["litellm_params"]["timeout"], e["litellm_params"]["stream_timeout"]) for e in config["model_list"]] == [
+        (7, 11), (7, 11)]
 
 
 def test_per_type_rate_limit_defaults_and_overrides(make_config: MakeConfig) -> None:
@@ -200,6 +214,7 @@ def test_default_fallback_chain_and_max_fallbacks(make_config: MakeConfig) -> No
     router = config["router_settings"]
     assert (router["fallbacks"], router["default_fallbacks"], router["max_fallbacks"]) == (
         [{"a": ["b", "c", "d"]}], ["c", "d"], 3)
+    assert "enable_pre_call_checks" not in router  # no rate limits, no pre-call checks
 
 
 def test_no_fallbacks_means_no_fallback_keys(make_config: MakeConfig) -> None:
