@@ -6,7 +6,7 @@ PYTEST    := $(PY) -m pytest
 # share one expensive fixture (a gateway per module) on one worker.
 PYTEST_ARGS ?= -n auto --dist loadgroup
 
-.PHONY: setup test demo unit contract integration rollback load lint bench clean help
+.PHONY: setup test demo unit contract integration rollback load lint check-lint bench clean help
 
 help:
 	@echo "make demo   - set up, then run the pipeline on the example config"
@@ -16,7 +16,9 @@ help:
 setup:
 	@bash scripts/setup.sh
 
+# Lint first (seconds), then the whole suite: what CI proves is exactly this.
 test: setup
+	@$(MAKE) --no-print-directory check-lint
 	$(PYTEST) $(PYTEST_ARGS)
 
 demo: setup
@@ -38,8 +40,12 @@ load: setup
 	$(PYTEST) -m load $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check generator contracts loadtests tests benchmarks
+	@$(MAKE) --no-print-directory check-lint
+
+check-lint:
+	$(VENV)/bin/ruff check generator contracts loadtests tests benchmarks conftest.py
 	$(VENV)/bin/mypy
+	$(VENV)/bin/yamllint -s config/providers.yaml config/model-mappings.yaml config/gateway.yaml contracts/specs
 
 bench: setup
 	$(PY) benchmarks/bench_compile.py
