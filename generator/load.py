@@ -156,7 +156,7 @@ def _schema_diagnostics(
             owner = _model_at(root, loc[:-1])
             known = list(owner.model_fields) if owner else []
             close = suggest(str(loc[-1]), known)
-            hint = f"did you mean `{close}`?" if close else (f"known keys: {', '.join(known)}" if known else None)
+            hint = f"rename it to `{close}`" if close else (f"known keys: {', '.join(known)}" if known else None)
             message = f"unknown key `{loc[-1]}`" + (f", did you mean `{close}`?" if close else "")
             diagnostics.append(
                 Diagnostic("unknown-key", message, parsed.file, format_path(full), parsed.lines.line_of(full), hint)
@@ -164,7 +164,13 @@ def _schema_diagnostics(
             continue
         code, message, hint = _describe(error)
         diagnostics.append(Diagnostic(code, message, parsed.file, format_path(full), parsed.lines.line_of(full), hint))
-    return diagnostics
+    # `base_ulr` (did you mean `base_url`?) already explains the missing `base_url`: say it once.
+    suggested = {
+        d.path.rsplit(".", 1)[0] + "." + d.hint.split("`")[1]
+        for d in diagnostics
+        if d.code == "unknown-key" and d.hint and d.hint.startswith("rename it to `") and "." in d.path
+    }
+    return [d for d in diagnostics if not (d.code == "missing-key" and d.path in suggested)]
 
 
 # --- the three files ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ of the simulator (to fix) or listed in :data:`KNOWN_DIFFERENCES` with the reason
 
 from __future__ import annotations
 
-import fnmatch
 import http.client
 import json
 import re
@@ -59,15 +58,19 @@ class Difference:
 
 @dataclass(frozen=True)
 class KnownDifference:
-    step: str  # fnmatch pattern
-    path: str  # fnmatch pattern
+    step: str  # pattern: "*" matches anything, every other character itself ("[0]" is literal)
+    path: str
     reason: str
     # "accepted": the simulator may differ, for the reason given. "simulator-defect": reported
     # (docs/llama-cpp.md), to be fixed in contracts/simulators/; delete the entry with the fix.
     verdict: Literal["accepted", "simulator-defect"] = "accepted"
 
     def covers(self, difference: Difference) -> bool:
-        return fnmatch.fnmatchcase(difference.step, self.step) and fnmatch.fnmatchcase(difference.path, self.path)
+        return _matches(self.step, difference.step) and _matches(self.path, difference.path)
+
+
+def _matches(pattern: str, text: str) -> bool:
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), text) is not None
 
 
 # --- reducing responses to shapes ------------------------------------------------------------
@@ -287,8 +290,61 @@ _NO_CONTEXT_WINDOW = (
     "context window and answers 200"
 )
 
+_LS_ACCEPTS = (
+    "llama-server does not validate this field: it answers 200 and generates (any role string, "
+    "top_p 1.5, temperature 2.5 or -0.5, max_tokens 0 all accepted); the simulator answers 400"
+)
+
 KNOWN_DIFFERENCES: dict[EngineKind, tuple[KnownDifference, ...]] = {
-    "llama_cpp": (),
+    "llama_cpp": (
+        KnownDifference(
+            "error-malformed-json", "*",
+            "real: 500 {error: {code: 500, message: '[json.exception.parse_error.101] ...', type: server_error}}; "
+            "simulator: 400 invalid_request_error",
+            "simulator-defect",
+        ),
+        KnownDifference("error-invalid-role", "*", _LS_ACCEPTS, "simulator-defect"),
+        KnownDifference("error-top-p-above-1", "*", _LS_ACCEPTS, "simulator-defect"),
+        KnownDifference("error-context-exceeded", "*", _NO_CONTEXT_WINDOW, "simulator-defect"),
+        KnownDifference(
+            "completion*", "*.id",
+            "llama-server ids text completions 'chatcmpl-...' too; the simulator uses 'cmpl-...'",
+            "simulator-defect",
+        ),
+        KnownDifference(
+            "completion*", "*.choices[0].logprobs",
+            "llama-server sends logprobs: null in text-completion choices and chunks; the simulator omits it",
+            "simulator-defect",
+        ),
+        KnownDifference(
+            "completion-stream", "event[4].usage.*",
+            "llama-server puts usage in the last text-completion chunk even without "
+            "stream_options.include_usage; the simulator sends none",
+            "simulator-defect",
+        ),
+        KnownDifference(
+            "*", "*usage.prompt_tokens_details.cached_tokens",
+            "llama-server reports usage.prompt_tokens_details.cached_tokens (prompt cache hits); the simulator omits it",
+            "simulator-defect",
+        ),
+        KnownDifference(
+            "chat-stream-usage", "event[5].timings.*",
+            "with include_usage llama-server sends timings only in the final usage chunk, not in the "
+            "finish_reason chunk; the simulator adds them to the finish_reason chunk too",
+            "simulator-defect",
+        ),
+        KnownDifference(
+            "models", "body.data[0].*",
+            "llama-server's model entry also has aliases, tags, meta.n_ctx and meta.ftype; the simulator lacks them",
+            "simulator-defect",
+        ),
+        KnownDifference(
+            "native-completion", "body.generation_settings.*",
+            "native /completion: llama-server's generation_settings is its full sampler configuration "
+            "(~45 keys, no model/n_ctx); the simulator sends {model, n_ctx}. Not used by the gateway",
+            "accepted",
+        ),
+    ),
     "llama_cpp_python": (
         KnownDifference(
             "error-malformed-json", "*",

@@ -22,7 +22,29 @@ from contracts.suite import Target, checks_for, open_probe, run_check
 pytestmark = [pytest.mark.contract, pytest.mark.slow, pytest.mark.xdist_group("engine-contract")]
 
 AIBACKEND = str(Path(sys.executable).parent / "aibackend")
-CASES = [(kind, check.name) for kind in ENGINE_KINDS for check in checks_for(kind)]
+
+# Checks the real servers fail because the SPEC/suite is wrong about them (evidence and the exact
+# change needed: docs/llama-cpp.md, "Changes needed"). strict: once the spec is fixed the check
+# passes, the xfail turns into a failure, and the entry must be deleted from here.
+SPEC_FIX_PENDING: dict[tuple[str, str], str] = {
+    ("llama_cpp", "completion-stream"): "llama-server always sends usage in the last text-completion chunk",
+    ("llama_cpp", "malformed-body"): "llama-server answers a non-JSON body with 500 server_error",
+    ("llama_cpp", "missing-field"): "llama-server accepts any message role (200)",
+    ("llama_cpp", "invalid-param"): "llama-server does not range-check max_tokens/temperature/top_p",
+    ("llama_cpp", "stream-options-without-stream"): "llama-server ignores stream_options without stream",
+    ("llama_cpp_python", "malformed-body"): "llama-cpp-python: 500 text/plain for a non-JSON body, connection closed",
+    ("llama_cpp_python", "missing-field"): "llama-cpp-python wraps validation errors as 500 internal_server_error",
+    ("llama_cpp_python", "invalid-param"): "llama-cpp-python wraps validation errors as 500 internal_server_error",
+}
+
+
+def _case(kind: str, check: str) -> object:
+    reason = SPEC_FIX_PENDING.get((kind, check))
+    marks = [pytest.mark.xfail(strict=True, reason=f"spec fix pending: {reason}")] if reason else []
+    return pytest.param(kind, check, id=f"{kind}-{check}", marks=marks)
+
+
+CASES = [_case(kind, check.name) for kind in ENGINE_KINDS for check in checks_for(kind)]
 
 
 def _engine(request: pytest.FixtureRequest, kind: EngineKind) -> EngineServer:
@@ -30,7 +52,7 @@ def _engine(request: pytest.FixtureRequest, kind: EngineKind) -> EngineServer:
     return server
 
 
-@pytest.mark.parametrize(("kind", "check_name"), CASES, ids=[f"{k}-{c}" for k, c in CASES])
+@pytest.mark.parametrize(("kind", "check_name"), CASES)
 def test_real_engine_meets_its_contract(request: pytest.FixtureRequest, kind: EngineKind, check_name: str) -> None:
     engine = _engine(request, kind)
     check = next(c for c in checks_for(kind) if c.name == check_name)
@@ -43,7 +65,8 @@ def test_real_engine_meets_its_contract(request: pytest.FixtureRequest, kind: En
 
 
 @pytest.mark.parametrize("kind", ENGINE_KINDS)
-def test_contract_command_passes_against_the_real_engine(request: pytest.FixtureRequest, kind: EngineKind) -> None:
+def test_contract_command_against_the_real_engine(request: pytest.FixtureRequest, kind: EngineKind) -> None:
+    """Exit 0 once the spec is right; until then exactly the SPEC_FIX_PENDING checks fail."""
     engine = _engine(request, kind)
     result = subprocess.run(
         [AIBACKEND, "contract", "--target", f"{kind}={engine.base_url}", "--json"],
@@ -51,7 +74,8 @@ def test_contract_command_passes_against_the_real_engine(request: pytest.Fixture
     )
     report = json.loads(result.stdout)
     (target,) = report["targets"]
-    assert (result.returncode, target["violations"]) == (0, []), result.stdout
+    pending = {check for k, check in SPEC_FIX_PENDING if k == kind}
+    failed = {c["name"] for c in target["checks"] if not c["ok"]}
+    assert (result.returncode, failed) == (1 if pending else 0, pending), result.stdout
     assert target["model"] == engine.model_alias  # discovered from the real /v1/models
     assert [c["name"] for c in target["checks"]] == [c.name for c in checks_for(kind)]
-    assert all(c["ok"] for c in target["checks"])

@@ -115,7 +115,9 @@ def test_the_gateway_routes_to_the_real_engine(
     direct = _direct(engine)
     assert through["choices"][0]["message"]["content"] == direct["choices"][0]["message"]["content"]
     assert through["choices"][0]["finish_reason"] == direct["choices"][0]["finish_reason"] == "length"
-    assert through["usage"] == direct["usage"]
+    counts = ("prompt_tokens", "completion_tokens", "total_tokens")
+    # (prompt_tokens_details.cached_tokens differs: the second, direct call hits the prompt cache)
+    assert {k: through["usage"][k] for k in counts} == {k: direct["usage"][k] for k in counts}
     assert through["usage"]["completion_tokens"] == GREEDY["max_tokens"]
     if kind == "llama_cpp":  # the engine's own figure: tokens it actually predicted
         assert direct["timings"]["predicted_n"] == GREEDY["max_tokens"]
