@@ -2,7 +2,8 @@
 # Real llama.cpp engines for the engine tests (issue 8): llama-cpp-python's server and the native
 # llama-server, both compiled on this machine from ONE PyPI source distribution, plus `gguf` to
 # write the tiny test model. Both builds are cached outside the repo, keyed by version and build
-# flags, so only the first run on a machine compiles (~10 min on 2 cores); re-runs take seconds.
+# flags, so only the first run on a machine compiles (10-20 min on 2 idle cores, ~90 min measured under
+# heavy load); re-runs take under a second.
 #
 # llama-cpp-python stays out of constraints.txt and the dev extra on purpose: pip would compile it
 # in every main install. This script owns its pin.
@@ -72,7 +73,7 @@ fi
 # --- 2. the Python wheel --------------------------------------------------------------------
 wheel="$(ls "$CACHE"/wheels/llama_cpp_python-"$LLAMA_CPP_PYTHON_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
 if [ -z "$wheel" ]; then
-    say "building the llama-cpp-python wheel (first time on this machine: about 4-6 min)"
+    say "building the llama-cpp-python wheel (first time on this machine: 5-30 min on 2 cores, more under load)"
     tmp="$(mktemp -d "$CACHE/wheels/.build.XXXXXX")"
     start=$SECONDS
     if ! CMAKE_ARGS="$WHEEL_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" \
@@ -102,7 +103,7 @@ fi
 
 # --- 3. the native llama-server -------------------------------------------------------------
 if [ ! -x "$SERVER_BIN" ]; then
-    say "building llama-server (first time on this machine: about 4-6 min)"
+    say "building llama-server (first time on this machine: 5-30 min on 2 cores, more under load)"
     tmp="$(mktemp -d "$CACHE/.server-build.XXXXXX")"
     start=$SECONDS
     tar -xzf "$SDIST" -C "$tmp"
