@@ -33,7 +33,7 @@ from contracts.streaming import (
 from contracts.violation import Violation
 from generator.errors import UsageError
 
-__all__ = ["CHECKS", "Check", "Probe", "SuiteReport", "Target", "checks_for", "discover_model", "open_probe", "run_suite"]
+__all__ = ["CHECKS", "Check", "KnownDeviation", "Probe", "SuiteReport", "Target", "checks_for", "discover_model", "known_deviations", "open_probe", "run_suite"]
 
 MAX_TOKENS = 3  # small: a contract run exercises the protocol, not the model
 PROMPT = "Say hello in three words."
@@ -81,6 +81,8 @@ class Probe:
     model: str
     client: httpx.Client
     schemas: SpecSchemas = field(init=False)
+    # The response behind each violation a check reported: what known deviations are matched on.
+    observed: dict[Violation, httpx.Response] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.schemas = spec_schemas(self.target.type)
@@ -122,10 +124,24 @@ class Check:
     transport_rule: str | None = None
 
 
+@dataclass(frozen=True)
+class KnownDeviation:
+    """A violation the type's spec records as a real server's known deviation (``x-known-deviations``)."""
+
+    violation: Violation
+    server: str
+    why: str
+    evidence: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {**self.violation.to_dict(), "server": self.server, "why": self.why, "evidence": self.evidence}
+
+
 @dataclass
 class CheckOutcome:
     check: str
     violations: list[Violation]
+    known: list[KnownDeviation] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +153,10 @@ class SuiteReport:
     @property
     def violations(self) -> list[Violation]:
         return [v for outcome in self.outcomes for v in outcome.violations]
+
+    @property
+    def known_deviations(self) -> list[KnownDeviation]:
+        return [k for outcome in self.outcomes for k in outcome.known]
 
     @property
     def violated_rules(self) -> set[str]:
@@ -170,10 +190,15 @@ def _schema_violations(probe: Probe, rule: str, endpoint: str, schema: str, docu
     return [Violation(rule, endpoint, f"a body matching the {probe.type} {schema} schema", "; ".join(errors))]
 
 
-def _expect_status(rule: str, endpoint: str, response: httpx.Response, wanted: int, what: str) -> list[Violation]:
+def _expect_status(
+    rule: str, endpoint: str, response: httpx.Response, wanted: int, what: str, probe: Probe | None = None
+) -> list[Violation]:
     if response.status_code == wanted:
         return []
-    return [Violation(rule, endpoint, f"{wanted} {what}", f"{response.status_code}: {_clip(response.text)}")]
+    violation = Violation(rule, endpoint, f"{wanted} {what}", f"{response.status_code}: {_clip(response.text)}")
+    if probe is not None:
+        probe.observed[violation] = response
+    return [violation]
 
 
 # --- OpenAI-compatible surface ----------------------------------------------------------------
@@ -290,7 +315,9 @@ def _expect_error(
     endpoint = _endpoint("POST", path)
     response = probe.request("POST", path, body=body, raw=raw)
     if response.status_code != wanted:
-        return [Violation(rule, endpoint, f"{wanted} for {what}", f"{response.status_code}: {_clip(response.text)}")]
+        violation = Violation(rule, endpoint, f"{wanted} for {what}", f"{response.status_code}: {_clip(response.text)}")
+        probe.observed[violation] = response
+        return [violation]
     schema = probe.error_schema("POST", path, wanted)
     if schema is None:
         return []
@@ -310,7 +337,7 @@ def check_unknown_model(probe: Probe) -> list[Violation]:
         # One model per server: the name is ignored and the request served.
         endpoint = "POST /v1/chat/completions"
         response = probe.request("POST", "/v1/chat/completions", body={**chat_body(probe), "model": UNKNOWN_MODEL})
-        return _expect_status("unknown-model", endpoint, response, 200, f"(a {probe.type} server ignores the model name)")
+        return _expect_status("unknown-model", endpoint, response, 200, f"(a {probe.type} server ignores the model name)", probe)
     # LiteLLM answers an unknown model group with 400 (litellm.BadRequestError), the others 404.
     wanted = 400 if probe.type == "litellm" else 404
     found = _expect_error(probe, "unknown-model", "/v1/chat/completions", wanted, body={**chat_body(probe), "model": UNKNOWN_MODEL}, what="an unknown model")
@@ -622,6 +649,41 @@ def open_probe(target: Target, *, timeout: float = 30.0) -> Probe:
     return Probe(target, model, client)
 
 
+def known_deviations(provider_type: str) -> list[dict[str, Any]]:
+    """The spec's ``x-known-deviations`` of ``provider_type`` (see contracts/specbuilder.py)."""
+    return list(load_spec(provider_type).get("x-known-deviations", []))
+
+
+def _matches(probe: Probe, check: str, violation: Violation, deviation: dict[str, Any]) -> bool:
+    """Whether ``violation`` is exactly the recorded deviation: same place, same observed behaviour."""
+    where = (deviation["check"], deviation["rule"], deviation["endpoint"], deviation["case"])
+    if where != (check, violation.rule, violation.endpoint, violation.expected):
+        return False
+    match = deviation["match"]
+    if "actual" in match:
+        return bool(match["actual"] == violation.actual)
+    response = probe.observed.get(violation)
+    if response is None or response.status_code != match["status"]:
+        return False
+    if "text" in match:
+        return bool(response.text == match["text"] and response.headers.get("content-type", "").startswith("text/plain"))
+    document = _json(response)
+    return document is not None and not probe.schemas.errors(match["body"], document)
+
+
+def _classify(probe: Probe, check: str, found: list[Violation]) -> CheckOutcome:
+    deviations = known_deviations(probe.type)
+    violations: list[Violation] = []
+    known: list[KnownDeviation] = []
+    for violation in sorted(set(found)):
+        deviation = next((d for d in deviations if _matches(probe, check, violation, d)), None)
+        if deviation is None:
+            violations.append(violation)
+        else:
+            known.append(KnownDeviation(violation, deviation["server"], deviation["why"], deviation["evidence"]))
+    return CheckOutcome(check, violations, known)
+
+
 def run_check(probe: Probe, check: Check) -> CheckOutcome:
     try:
         found = check.run(probe)
@@ -632,7 +694,9 @@ def run_check(probe: Probe, check: Check) -> CheckOutcome:
         except RuntimeError:  # an error raised before any request was built
             endpoint = check.name
         found = [Violation(check.transport_rule or check.rules[0], endpoint, "a complete HTTP response", f"{type(exc).__name__}: {exc}")]
-    return CheckOutcome(check.name, sorted(set(found)))
+    outcome = _classify(probe, check.name, found)
+    probe.observed.clear()
+    return outcome
 
 
 def run_suite(target: Target, *, timeout: float = 30.0, only: Iterable[str] | None = None) -> SuiteReport:
