@@ -13,13 +13,32 @@ from contracts.suite import SuiteReport
 __all__ = ["as_json", "as_text", "write_junit"]
 
 
+def _known_lines(report: SuiteReport) -> list[str]:
+    known = report.known_deviations
+    if not known:
+        return []
+    lines = [f"  {len(known)} known deviation(s) of the real server, recorded in the {report.target.type} spec (not failures):"]
+    for deviation in known:
+        violation = deviation.violation
+        lines += [
+            f"  {violation.endpoint}",
+            f"    rule:     {violation.rule} (known deviation of {deviation.server})",
+            f"    expected: {violation.expected}",
+            f"    got:      {violation.actual}",
+            f"    why:      {deviation.why}",
+        ]
+    return lines
+
+
 def as_text(reports: list[SuiteReport]) -> str:
     lines: list[str] = []
     for report in reports:
         found = report.violations
         head = f"{report.target.label} (model {report.model}): {len(report.outcomes)} checks"
         if not found:
-            lines.append(f"{head}, compliant")
+            known = len(report.known_deviations)
+            lines.append(f"{head}, compliant" + (f" but for {known} known deviation(s)" if known else ""))
+            lines += _known_lines(report)
             continue
         rules = sorted({v.rule for v in found})
         lines.append(f"{head}, {len(found)} violation(s) of {len(rules)} rule(s): {', '.join(rules)}")
@@ -30,6 +49,7 @@ def as_text(reports: list[SuiteReport]) -> str:
                 f"    expected: {violation.expected}",
                 f"    got:      {violation.actual}",
             ]
+        lines += _known_lines(report)
     return "\n".join(lines)
 
 
@@ -45,6 +65,7 @@ def as_json(reports: list[SuiteReport]) -> dict[str, Any]:
                 "ok": r.ok,
                 "checks": [{"name": o.check, "ok": not o.violations} for o in r.outcomes],
                 "violations": [v.to_dict() for v in r.violations],
+                "known_deviations": [k.to_dict() for k in r.known_deviations],
             }
             for r in reports
         ],
@@ -60,6 +81,11 @@ def junit_tree(reports: list[SuiteReport]) -> ET.ElementTree[ET.Element]:
         )
         for outcome in report.outcomes:
             case = ET.SubElement(suite, "testcase", classname=f"contract.{report.target.type}", name=outcome.check)
+            if outcome.known:
+                # Recorded deviations of the real server: visible to CI, not failures.
+                properties = ET.SubElement(case, "properties")
+                for known in outcome.known:
+                    ET.SubElement(properties, "property", name="known-deviation", value=f"{known.violation} ({known.server}: {known.why})")
             if outcome.violations:
                 rules = sorted({v.rule for v in outcome.violations})
                 failure = ET.SubElement(case, "failure", message=f"violated: {', '.join(rules)}", type="ContractViolation")

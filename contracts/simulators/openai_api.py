@@ -85,9 +85,22 @@ def error_reply(call: Call, flavor: str, status: int, message: str, *, param: st
 
 
 def _fastapi_422(call: Call, errors: list[dict[str, Any]]) -> Reply:
-    if call.violates("error-schema"):
+    """llama-cpp-python 0.3.36's answer to a request FastAPI rejects: NOT 422 but its RouteErrorHandler's
+    500 internal_server_error wrapping the validation error (docs/llama-cpp.md, deviation 1)."""
+    if call.violates("error-schema"):  # a 422 whose body is neither FastAPI's nor OpenAI's
         return json_reply(422, {"message": errors[0]["msg"]})
-    return json_reply(422, {"detail": errors})
+    if errors[0]["type"] in ("json_invalid", "missing") and errors[0]["loc"] == ["body"] or errors[0]["type"] == "json_invalid":
+        # The handler's own request.json() raises again: Starlette's plain-text 500, then the
+        # connection is dropped (deviation 2).
+        return Reply(500, b"Internal Server Error", "text/plain; charset=utf-8", drop_connection=True)
+    shown = [{**error, "loc": tuple(error["loc"])} for error in errors]
+    handler = "create_chat_completion" if call.path.endswith("/chat/completions") else "create_completion"
+    message = (
+        f"{len(errors)} validation error{'s' if len(errors) > 1 else ''}:\n"
+        + "".join(f"  {error!r}\n" for error in shown)
+        + f"\n  File \".../llama_cpp/server/app.py\", in {handler}\n    {call.method} {call.path}"
+    )
+    return json_reply(500, {"error": {"message": message, "type": "internal_server_error", "param": None, "code": None}})
 
 
 class _Invalid(Exception):

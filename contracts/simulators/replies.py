@@ -30,6 +30,9 @@ class Reply:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    # Close the keep-alive connection right after this answer, without `connection: close`
+    # (llama-cpp-python's 500 to a body that is not JSON).
+    drop_connection: bool = False
 
 
 def json_reply(status: int, body: Any, *, content_type: str = "application/json") -> Reply:

@@ -244,6 +244,8 @@ class SimulatorServer:
         if extra:
             headers.update(extra)
         request.respond(reply.status, headers, reply.body)
+        if reply.drop_connection:
+            request.abort()
 
     async def _handle(self, request: Request) -> None:
         if request.path.startswith("/_sim/"):

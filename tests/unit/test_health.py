@@ -168,7 +168,9 @@ def test_wait_for_times_out_with_the_last_error(config_dir: Path, capsys: pytest
     err = capsys.readouterr().err
     assert err.startswith("wait-for: llama_cpp_native not healthy after 0.5 s (")
     assert err.rstrip().endswith("last error: loading: 503 Loading model (http://127.0.0.1:8080/health)")
-    assert route.call_count >= 2
+    # polling again until healthy is proven by test_wait_for_url_returns_once_healthy; here a
+    # loaded machine may fit only one poll into the 0.5 s
+    assert route.call_count >= 1
 
 
 @respx.mock
