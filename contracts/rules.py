@@ -48,7 +48,7 @@ RULES: dict[str, Rule] = {
         _rule("sse-done", "the stream ends with 'data: [DONE]' and nothing after it"),
         _rule("sse-finish-reason", "exactly one chunk per choice carries a non-null finish_reason, from the allowed enum"),
         _rule("sse-usage", "usage appears only in the last chunk and only when stream_options.include_usage asked; then it is present"),
-        _rule("unknown-model", "an unknown model gives 404 (litellm: 400; llama_cpp: ignored, one model per server) with the type's error body"),
+        _rule("unknown-model", "an unknown model gives 404 (litellm: 400, or a catch-all backend's 404; llama_cpp, llama_cpp_python: ignored, one model per server) with the type's error body"),
         _rule("malformed-body", "a body that is not JSON gives 400 with the type's error body, never 5xx"),
         _rule("missing-field", "a missing or ill-typed model/messages/prompt gives a 4xx (400; 422 for FastAPI-style servers) with an error body, never a 5xx"),
         _rule("invalid-param", "max_tokens/n < 1, temperature outside [0,2], top_p outside [0,1] give 400 with an error body"),

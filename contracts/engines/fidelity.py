@@ -278,12 +278,6 @@ def unused_known(differences: Iterable[Difference], kind: EngineKind) -> list[Kn
 
 # Differences accepted on purpose. Keep each reason checkable: what the real server does, why the
 # simulator may differ. Everything else the fidelity test reports is a simulator defect.
-_LCP_VALIDATION = (
-    "llama-cpp-python's RouteErrorHandler catches FastAPI's RequestValidationError like any "
-    "exception: 500 {error: {message: '<n> validation error(s): ...', type: internal_server_error, "
-    "param: null, code: null}}, never FastAPI's 422 {detail: [...]} (upstream PR abetlen/llama-cpp-python#481 "
-    "documents this wrapping); the simulator answers 422"
-)
 _NO_CONTEXT_WINDOW = (
     "the real servers reject a prompt longer than the context (llama-cpp-python: 400 "
     "context_length_exceeded; llama-server: 400 exceed_context_size_error); the simulator has no "
@@ -346,18 +340,6 @@ KNOWN_DIFFERENCES: dict[EngineKind, tuple[KnownDifference, ...]] = {
         ),
     ),
     "llama_cpp_python": (
-        KnownDifference(
-            "error-malformed-json", "*",
-            "real: 500 text/plain 'Internal Server Error' and the keep-alive connection is closed (the "
-            "error handler calls request.json() on the bad body inside its except block and that raises); "
-            "simulator: 422 JSON",
-            "simulator-defect",
-        ),
-        *(
-            KnownDifference(step, "*", _LCP_VALIDATION, "simulator-defect")
-            for step in ("error-messages-not-a-list", "error-invalid-role", "error-top-p-above-1",
-                         "error-prompt-not-a-string")
-        ),
         KnownDifference("error-context-exceeded", "*", _NO_CONTEXT_WINDOW, "simulator-defect"),
     ),
 }

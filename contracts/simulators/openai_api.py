@@ -89,7 +89,7 @@ def _fastapi_422(call: Call, errors: list[dict[str, Any]]) -> Reply:
     500 internal_server_error wrapping the validation error (docs/llama-cpp.md, deviation 1)."""
     if call.violates("error-schema"):  # a 422 whose body is neither FastAPI's nor OpenAI's
         return json_reply(422, {"message": errors[0]["msg"]})
-    if errors[0]["type"] in ("json_invalid", "missing") and errors[0]["loc"] == ["body"] or errors[0]["type"] == "json_invalid":
+    if errors[0]["type"] == "json_invalid" or (errors[0]["type"] == "missing" and errors[0]["loc"] == ["body"]):
         # The handler's own request.json() raises again: Starlette's plain-text 500, then the
         # connection is dropped (deviation 2).
         return Reply(500, b"Internal Server Error", "text/plain; charset=utf-8", drop_connection=True)
@@ -206,6 +206,8 @@ def _check_params(body: dict[str, Any], flavor: Flavor, kind: str) -> None:
     # Types first: an ill-typed value is never a range question.
     for name in ("max_tokens", "max_completion_tokens", "n"):
         value = body.get(name)
+        if flavor.fastapi_validation and isinstance(value, float) and value.is_integer():
+            body[name] = value = int(value)  # pydantic's lax mode takes 4.0 for an int field
         if value is not None and not _is_int(value):
             raise _Invalid("invalid-param", f"'{name}' must be an integer, got {json.dumps(value)}", param=name,
                            fastapi=_wrong(name, value, "int_type", "Input should be a valid integer"))

@@ -100,9 +100,19 @@ def test_through_the_installed_entry_point(simulator_factory: Any) -> None:
         capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"}, check=False,
     )
     checks = len(checks_for("llama_cpp_python"))
-    assert (done.returncode, done.stdout, done.stderr) == (
-        0, f"llama_cpp_python={sim.url}/v1 (model qwen2.5-0.5b-instruct-q4_k_m.gguf): {checks} checks, compliant\n", ""
+    # The simulator reproduces llama-cpp-python 0.3.36's 500s, which its spec records as known deviations.
+    lines = done.stdout.splitlines()
+    assert (done.returncode, done.stderr, lines[:2]) == (
+        0,
+        "",
+        [
+            f"llama_cpp_python={sim.url}/v1 (model qwen2.5-0.5b-instruct-q4_k_m.gguf): {checks} checks, compliant"
+            " but for 7 known deviation(s)",
+            "  7 known deviation(s) of the real server, recorded in the llama_cpp_python spec (not failures):",
+        ],
     )
+    rules = [line.split()[1] for line in lines if line.startswith("    rule:")]
+    assert rules == ["malformed-body", "missing-field", "missing-field", "missing-field", "invalid-param", "invalid-param", "invalid-param"]
 
 
 def test_providers_file_checks_every_active_provider(

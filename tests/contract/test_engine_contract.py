@@ -32,9 +32,6 @@ SPEC_FIX_PENDING: dict[tuple[str, str], str] = {
     ("llama_cpp", "missing-field"): "llama-server accepts any message role (200)",
     ("llama_cpp", "invalid-param"): "llama-server does not range-check max_tokens/temperature/top_p",
     ("llama_cpp", "stream-options-without-stream"): "llama-server ignores stream_options without stream",
-    ("llama_cpp_python", "malformed-body"): "llama-cpp-python: 500 text/plain for a non-JSON body, connection closed",
-    ("llama_cpp_python", "missing-field"): "llama-cpp-python wraps validation errors as 500 internal_server_error",
-    ("llama_cpp_python", "invalid-param"): "llama-cpp-python wraps validation errors as 500 internal_server_error",
 }
 
 

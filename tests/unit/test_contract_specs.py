@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import schemathesis
 
-from contracts.proofs import BEGIN, END, proof_table
+from contracts.proofs import BEGIN, DEVIATIONS_BEGIN, DEVIATIONS_END, END, deviation_table, proof_table
 from contracts.schemas import load_spec, spec_schemas
 from contracts.specbuilder import PROVIDER_TYPES, build_spec, render, spec_path
 
@@ -129,3 +129,12 @@ def test_request_schemas_say_what_servers_must_reject() -> None:
 def test_readme_table_is_up_to_date() -> None:
     readme = (ROOT / "contracts" / "README.md").read_text(encoding="utf-8")
     assert f"{BEGIN}\n{proof_table()}\n{END}" in readme, "stale table: run python -m contracts.proofs --write"
+
+
+def test_readme_known_deviations_are_up_to_date() -> None:
+    readme = (ROOT / "contracts" / "README.md").read_text(encoding="utf-8")
+    table = deviation_table()
+    assert f"{DEVIATIONS_BEGIN}\n{table}\n{DEVIATIONS_END}" in readme, "stale table: run python -m contracts.proofs --write"
+    # one row per recorded deviation: 7 of llama-cpp-python 0.3.36, 2 of LiteLLM 1.106.2
+    rows = table.splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == ["| `llama_cpp_python`"] * 7 + ["| `litellm`"] * 2
