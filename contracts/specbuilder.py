@@ -352,6 +352,25 @@ LITELLM_DEVIATIONS: list[Schema] = [
         ),
     },
     {
+        "check": "missing-field",
+        "rule": "missing-field",
+        "endpoint": "POST /v1/chat/completions",
+        "case": "400 for a request without model",
+        "match": {"status": 404, "body": "Error"},
+        "server": LITELLM_SERVER,
+        "evidence": (
+            'POST /v1/chat/completions without "model", on a config with a catch-all (model_name: "*", '
+            "routing_rules.default_provider: ollama) -> 404 "
+            '{"error": {"message": "litellm.NotFoundError: Ollama_chatException - '
+            '{\\"error\\":\\"model \'None/None\' not found\\"}", "type": "invalid_request_error", '
+            '"param": null, "code": "404"}} (tests/integration/test_reference_config.py)'
+        ),
+        "why": (
+            "The proxy does not require `model`: behind a `*` route the missing name becomes 'None/None' and is "
+            "sent to the default provider, whose 404 comes back. Still a 4xx with LiteLLM's error body, never a 5xx."
+        ),
+    },
+    {
         "check": "completion-stream",
         "rule": "sse-usage",
         "endpoint": "POST /v1/completions",

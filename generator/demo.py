@@ -488,9 +488,11 @@ def run_demo(options: DemoOptions) -> int:
                 # deviates from the OpenAI contract in places (docs/troubleshooting.md).
                 # LiteLLM validates no parameters itself: the backend behind the exercised model does.
                 # A group served by vLLM (strict, like OpenAI) checks the gateway's own surface.
+                # (without fallbacks: a chain would turn vLLM's 400 into another backend's 200)
                 strict = next((name for name, group in routes.groups.items()
-                               if group.deployments and all(
-                                   sources.providers.providers[d.provider].type == "vllm" for d in group.deployments)),
+                               if group.deployments and name not in routes.fallbacks and not routes.default_fallbacks
+                               and all(sources.providers.providers[d.provider].type == "vllm"
+                                       for d in group.deployments)),
                               None)
                 if contract_check([("gateway", "litellm", stack.gateway_url, stack.key)], say, model=strict):
                     say("      (the gateway's findings are reported, not failed on: docs/troubleshooting.md)")
