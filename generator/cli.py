@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from generator import __version__
-from generator.errors import AibackendError
+from generator.errors import AibackendError, ConfigInvalid
 
 __all__ = ["COMMANDS", "main"]
 
@@ -107,6 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(modules[args.command].run(args))
     except AibackendError as exc:
+        if isinstance(exc, ConfigInvalid):
+            # The summary line alone says nothing: the located diagnostics come first.
+            for diagnostic in exc.diagnostics:
+                if diagnostic.severity == "error":
+                    print(diagnostic.format(), file=sys.stderr)
         print(f"aibackend {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,12 +16,10 @@ __all__ = ["api_key_from_env", "read_sources"]
 def read_sources(config_dir: Path) -> Sources:
     """Layers 1-2 (YAML, schema) only: enough to know providers and ports, and fast.
 
-    Invalid sources print their located diagnostics and raise ``ConfigInvalid`` (exit 1).
+    Invalid sources raise ``ConfigInvalid`` (exit 1); the CLI prints its located diagnostics.
     """
     loaded = load_sources(config_dir)
     if loaded.sources is None or errors_of(loaded.diagnostics):
-        for diagnostic in errors_of(loaded.diagnostics):
-            print(diagnostic.format(), file=sys.stderr)
         raise ConfigInvalid(loaded.diagnostics)
     return loaded.sources
 

@@ -20,18 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from generator.demo import DemoOptions, run_demo
-    from generator.errors import ConfigInvalid, UsageError
+    from generator.errors import UsageError
 
     if args.duration <= 0 or args.users < 1:
         raise UsageError("--duration must be > 0 and --users >= 1")
-    try:
-        return run_demo(DemoOptions(config_dir=args.config_dir, duration=args.duration, users=args.users,
-                                    keep_running=args.keep_running, workdir=args.workdir,
-                                    say=lambda text: print(text, flush=True)))
-    except ConfigInvalid as exc:
-        import sys
-
-        for diagnostic in exc.diagnostics:
-            if diagnostic.severity == "error":
-                print(diagnostic.format(), file=sys.stderr)
-        raise
+    return run_demo(DemoOptions(config_dir=args.config_dir, duration=args.duration, users=args.users,
+                                keep_running=args.keep_running, workdir=args.workdir,
+                                say=lambda text: print(text, flush=True)))

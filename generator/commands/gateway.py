@@ -29,19 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from generator.errors import ConfigInvalid
-
-    try:
-        return _run(args)
-    except ConfigInvalid as exc:
-        # The CLI prints only the summary line: the located diagnostics come first.
-        for diagnostic in exc.diagnostics:
-            if diagnostic.severity == "error":
-                print(diagnostic.format(), file=sys.stderr)
-        raise
-
-
-def _run(args: argparse.Namespace) -> int:
     from generator import gateway
     from generator.gateway_runtime import RuntimeDir
     from generator.reload import recover
