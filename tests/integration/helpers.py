@@ -43,6 +43,19 @@ def started_simulators(specs: dict[str, tuple[str, list[str]]], **config: Any) -
             sim.stop()
 
 
+def vllm_providers(sims: dict[str, RunningSimulator]) -> dict[str, Any]:
+    """One active vLLM provider `p-NAME` serving `m-NAME` per simulator."""
+    return {
+        f"p-{name}": {"type": "vllm", "base_url": sim.url, "status": "active", "models": [f"m-{name}"]}
+        for name, sim in sims.items()
+    }
+
+
+def aliases_onto(names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """`NAME` -> provider `p-NAME`, model `m-NAME` (pairs with ``vllm_providers``)."""
+    return {name: {"provider": f"p-{name}", "backend_model": f"m-{name}"} for name in names}
+
+
 def api_base_of(sim: RunningSimulator) -> str:
     """What LiteLLM reports in x-litellm-model-api-base for a deployment on ``sim``."""
     return sim.url + "/v1" if sim.config.type in _V1_TYPES else sim.url

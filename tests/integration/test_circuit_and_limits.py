@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from contracts.simulators import RunningSimulator
-from tests.integration.helpers import api_base_of, model_counts, started_simulators
+from tests.integration.helpers import (
+    aliases_onto,
+    api_base_of,
+    model_counts,
+    started_simulators,
+    vllm_providers,
+)
 from tests.plugins.gateway import RunningGateway, write_sources
 
 pytestmark = [
@@ -45,12 +51,9 @@ def gateway(
 ) -> RunningGateway:
     config_dir = write_sources(
         tmp_path_factory.mktemp("circuit") / "config",
-        providers={
-            f"p-{name}": {"type": "vllm", "base_url": sim.url, "status": "active", "models": [f"m-{name}"]}
-            for name, sim in sims.items()
-        },
+        providers=vllm_providers(sims),
         mappings={
-            "exact_matches": {name: {"provider": f"p-{name}", "backend_model": f"m-{name}"} for name in NAMES},
+            "exact_matches": aliases_onto(NAMES),
             "capabilities": {"pool": {"preferred_models": ["flaky", "steady"], "routing_strategy": "load_balance"}},
             "fallback_chains": {"lonely": {"chain": ["backup"]}, "limited": {"chain": ["spare"]}},
             "rate_limits": {"limited": {"rpm": 2}, "capped": {"rpm": 2}},

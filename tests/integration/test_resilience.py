@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from contracts.simulators import RunningSimulator
-from tests.integration.helpers import api_base_of, model_counts, started_simulators
+from tests.integration.helpers import (
+    aliases_onto,
+    api_base_of,
+    model_counts,
+    started_simulators,
+    vllm_providers,
+)
 from tests.plugins.gateway import RunningGateway, write_sources
 
 pytestmark = [
@@ -53,12 +59,9 @@ def gateway(
 ) -> RunningGateway:
     config_dir = write_sources(
         tmp_path_factory.mktemp("resilience") / "config",
-        providers={
-            f"p-{name}": {"type": "vllm", "base_url": sim.url, "status": "active", "models": [f"m-{name}"]}
-            for name, sim in sims.items()
-        },
+        providers=vllm_providers(sims),
         mappings={
-            "exact_matches": {name: {"provider": f"p-{name}", "backend_model": f"m-{name}"} for name in NAMES},
+            "exact_matches": aliases_onto(NAMES),
             "fallback_chains": {"primary": {"chain": ["second", "third"]}},
         },
         gateway={
