@@ -10,6 +10,10 @@ Hypothesis underneath: seeded, few examples, no shrinking, no example database),
 - negative cases (invalid requests): never a 5xx;
 - every documented 4xx answer carries the type's error body.
 
+A finding the type's spec records in ``x-known-deviations`` (check ``fuzz METHOD PATH (mode)``,
+case = the finding's ``expected`` without the request it names, and the same observed answer)
+is reported as a known deviation, exactly as the suite does (``contracts/suite.py: excuses``).
+
 ``stream_conformance`` and ``usage_conformance`` are registered with ``@schemathesis.check`` so a
 schemathesis run (``case.call_and_validate()``, the ``st`` CLI with this module imported) applies
 the project's SSE/NDJSON rules too.
@@ -34,7 +38,7 @@ from contracts.streaming import (
     check_sse_stream,
     check_usage,
 )
-from contracts.suite import CheckOutcome, Target
+from contracts.suite import CheckOutcome, KnownDeviation, Observation, Target, find_deviation
 from contracts.violation import Violation
 
 __all__ = ["fuzz_target", "stream_conformance", "usage_conformance", "violations_for_response"]
@@ -43,6 +47,9 @@ AnyCase = Case[Any]
 
 FUZZ_MAX_TOKENS = 4
 MAX_N = 2
+# Spec bounds of the fields tame() caps (openai_request_schemas): a value inside them is not what a
+# negative case negated, so capping it cannot make an invalid request valid.
+LENGTH_FIELDS = ("max_tokens", "max_completion_tokens")
 # The rule a wrong answer to an operation breaks, per (type family, path).
 OPERATION_RULES = {
     "/v1/models": "models-schema",
@@ -68,7 +75,41 @@ def _clip(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def tame(case: AnyCase, model: str) -> None:
+def _one_choice(body: dict[str, Any]) -> None:
+    """llama-server streams several choices (n > 1, or a batch of prompts) in ways this module does not
+    judge (a leading `data: null` event, usage on every choice's last chunk: docs/llama-cpp.md,
+    "Fuzzing"); the judgement here assumes ONE choice for the llama.cpp types, so ask for one."""
+    if "n" in body:
+        body["n"] = 1
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) > 1:
+        body["prompt"] = prompt[:1]
+
+
+def tame_negative(case: AnyCase) -> None:
+    """Keep an INVALID request cheap too: a real engine may serve it (llama-server serves most),
+    and without max_tokens it generates until its context is full. A missing max_tokens gets the
+    small bound, a valid one is capped; an invalid one (what the case negates) is left alone."""
+    body: Any = case.body
+    if not isinstance(body, dict):
+        return
+    if case.path == "/completion":  # llama-server's native endpoint: n_predict >= -1 is valid
+        n_predict = body.get("n_predict", -1)
+        if isinstance(n_predict, int) and not isinstance(n_predict, bool) and n_predict >= -1:
+            body["n_predict"] = FUZZ_MAX_TOKENS
+        return
+    if not case.path.startswith("/v1/"):
+        return
+    if all(name not in body for name in LENGTH_FIELDS):
+        body["max_tokens"] = FUZZ_MAX_TOKENS
+        return
+    for name in LENGTH_FIELDS:
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            body[name] = min(value, FUZZ_MAX_TOKENS)
+
+
+def tame(case: AnyCase, model: str, provider_type: str = "") -> None:
     """Keep a generated request cheap and aimed at a served model (positive cases only)."""
     body: Any = case.body
     if not isinstance(body, dict):
@@ -81,6 +122,8 @@ def tame(case: AnyCase, model: str) -> None:
         n = body.get("n")
         if isinstance(n, int):
             body["n"] = min(n, MAX_N)
+        if provider_type == "llama_cpp":
+            _one_choice(body)
     elif case.path == "/completion":
         body["n_predict"] = FUZZ_MAX_TOKENS
     elif case.path in NDJSON_PATHS:
@@ -118,7 +161,7 @@ def violations_for_response(
     endpoint = f"{method} {path}"
     rule = OPERATION_RULES.get(path, "chat-schema")
     error_rule = "ollama-error" if provider_type == "ollama" else "error-schema"
-    request = _clip(json.dumps(request_body, ensure_ascii=True, default=str))
+    request = _request_text(request_body)
     if status >= 500:
         which = rule if positive else _invalid_request_rule(provider_type, path, request_body)
         kind = "a valid" if positive else "an invalid"
@@ -218,9 +261,21 @@ def _stream_violations(provider_type: str, path: str, body: dict[str, Any], head
     return found
 
 
+def fuzz_case(violation: Violation, request_body: Any) -> str:
+    """A fuzzed finding's case: its ``expected`` without the (generated) request it names, e.g.
+    ``no 5xx for an invalid request``; what an ``x-known-deviations`` entry's ``case`` says."""
+    return violation.expected.removesuffix(" " + _request_text(request_body))
+
+
+def _request_text(request_body: Any) -> str:
+    return _clip(json.dumps(request_body, ensure_ascii=True, default=str))
+
+
 def _run_operation(operation: Any, target: Target, model: str, mode: GenerationMode, examples: int, seed: int,
-                   timeout: float) -> list[Violation]:
+                   timeout: float) -> CheckOutcome:
+    check = f"fuzz {operation.method.upper()} {operation.path} ({mode.value})"
     found: dict[tuple[str, str, str], Violation] = {}
+    known: dict[tuple[str, str, str], KnownDeviation] = {}
     documented = operation.definition.raw.get("responses", {})
     headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else None
     positive = mode == GenerationMode.POSITIVE
@@ -237,17 +292,29 @@ def _run_operation(operation: Any, target: Target, model: str, mode: GenerationM
     @hypothesis.given(operation.as_strategy(generation_mode=mode))
     def exercise(case: AnyCase) -> None:
         if positive:
-            tame(case, model)
+            tame(case, model, target.type)
+        else:
+            tame_negative(case)
         response = case.call(base_url=target.base_url, headers=headers, timeout=timeout)
+        response_headers = response.headers_dict() if hasattr(response, "headers_dict") else _flat(response.headers)
+        request_body = _decoded(case.body)
+        observation = Observation(response.status_code, str(response_headers.get("content-type", "")), response.content)
         for violation in violations_for_response(
-            target.type, case.method.upper(), case.path, _decoded(case.body),
-            response.status_code, response.headers_dict() if hasattr(response, "headers_dict") else _flat(response.headers),
-            response.content, positive=positive, documented=documented,
+            target.type, case.method.upper(), case.path, request_body,
+            response.status_code, response_headers, response.content, positive=positive, documented=documented,
         ):
-            found.setdefault((violation.rule, violation.endpoint, violation.expected.split(" for ")[0]), violation)
+            # Known and unknown findings are kept apart BEFORE de-duplication: an excused 500 must
+            # not hide a later, unexcused one of the same rule.
+            key = (violation.rule, violation.endpoint, violation.expected.split(" for ")[0])
+            deviation = find_deviation(target.type, check=check, violation=violation,
+                                       case=fuzz_case(violation, request_body), observation=observation)
+            if deviation is None:
+                found.setdefault(key, violation)
+            else:
+                known.setdefault(key, deviation)
 
     exercise()
-    return sorted(found.values())
+    return CheckOutcome(check, sorted(found.values()), [known[k] for k in sorted(known)])
 
 
 def _decoded(body: Any) -> Any:
@@ -277,8 +344,7 @@ def fuzz_target(target: Target, model: str, *, examples: int = 5, seed: int = 0,
         if operation.method.upper() == "POST":
             modes.append(GenerationMode.NEGATIVE)
         for mode in modes:
-            found = _run_operation(operation, target, model, mode, examples, seed, timeout)
-            outcomes.append(CheckOutcome(f"fuzz {operation.method.upper()} {operation.path} ({mode.value})", found))
+            outcomes.append(_run_operation(operation, target, model, mode, examples, seed, timeout))
     return outcomes
 
 

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from contracts.engines.llama_servers import EngineKind, HttpObservation
 
@@ -60,10 +60,9 @@ class Difference:
 class KnownDifference:
     step: str  # pattern: "*" matches anything, every other character itself ("[0]" is literal)
     path: str
+    # Why the simulator may differ here: an ACCEPTED difference. A defect of the simulator has no
+    # entry: it is fixed in contracts/simulators/ (the fidelity test fails until it is).
     reason: str
-    # "accepted": the simulator may differ, for the reason given. "simulator-defect": reported
-    # (docs/llama-cpp.md), to be fixed in contracts/simulators/; delete the entry with the fix.
-    verdict: Literal["accepted", "simulator-defect"] = "accepted"
 
     def covers(self, difference: Difference) -> bool:
         return _matches(self.step, difference.step) and _matches(self.path, difference.path)
@@ -277,69 +276,10 @@ def unused_known(differences: Iterable[Difference], kind: EngineKind) -> list[Kn
 
 
 # Differences accepted on purpose. Keep each reason checkable: what the real server does, why the
-# simulator may differ. Everything else the fidelity test reports is a simulator defect.
-_NO_CONTEXT_WINDOW = (
-    "the real servers reject a prompt longer than the context (llama-cpp-python: 400 "
-    "context_length_exceeded; llama-server: 400 exceed_context_size_error); the simulator has no "
-    "context window and answers 200"
-)
-
-_LS_ACCEPTS = (
-    "llama-server does not validate this field: it answers 200 and generates (any role string, "
-    "top_p 1.5, temperature 2.5 or -0.5, max_tokens 0 all accepted); the simulator answers 400"
-)
-
+# simulator may differ. Everything else the fidelity test reports is a simulator defect: fix it in
+# contracts/simulators/.
+# Today the scenario finds no difference at all (docs/llama-cpp.md, "Fidelity"): both tables are empty.
 KNOWN_DIFFERENCES: dict[EngineKind, tuple[KnownDifference, ...]] = {
-    "llama_cpp": (
-        KnownDifference(
-            "error-malformed-json", "*",
-            "real: 500 {error: {code: 500, message: '[json.exception.parse_error.101] ...', type: server_error}}; "
-            "simulator: 400 invalid_request_error",
-            "simulator-defect",
-        ),
-        KnownDifference("error-invalid-role", "*", _LS_ACCEPTS, "simulator-defect"),
-        KnownDifference("error-top-p-above-1", "*", _LS_ACCEPTS, "simulator-defect"),
-        KnownDifference("error-context-exceeded", "*", _NO_CONTEXT_WINDOW, "simulator-defect"),
-        KnownDifference(
-            "completion*", "*.id",
-            "llama-server ids text completions 'chatcmpl-...' too; the simulator uses 'cmpl-...'",
-            "simulator-defect",
-        ),
-        KnownDifference(
-            "completion*", "*.choices[0].logprobs",
-            "llama-server sends logprobs: null in text-completion choices and chunks; the simulator omits it",
-            "simulator-defect",
-        ),
-        KnownDifference(
-            "completion-stream", "event[4].usage.*",
-            "llama-server puts usage in the last text-completion chunk even without "
-            "stream_options.include_usage; the simulator sends none",
-            "simulator-defect",
-        ),
-        KnownDifference(
-            "*", "*usage.prompt_tokens_details.cached_tokens",
-            "llama-server reports usage.prompt_tokens_details.cached_tokens (prompt cache hits); the simulator omits it",
-            "simulator-defect",
-        ),
-        KnownDifference(
-            "chat-stream-usage", "event[5].timings.*",
-            "with include_usage llama-server sends timings only in the final usage chunk, not in the "
-            "finish_reason chunk; the simulator adds them to the finish_reason chunk too",
-            "simulator-defect",
-        ),
-        KnownDifference(
-            "models", "body.data[0].*",
-            "llama-server's model entry also has aliases, tags, meta.n_ctx and meta.ftype; the simulator lacks them",
-            "simulator-defect",
-        ),
-        KnownDifference(
-            "native-completion", "body.generation_settings.*",
-            "native /completion: llama-server's generation_settings is its full sampler configuration "
-            "(~45 keys, no model/n_ctx); the simulator sends {model, n_ctx}. Not used by the gateway",
-            "accepted",
-        ),
-    ),
-    "llama_cpp_python": (
-        KnownDifference("error-context-exceeded", "*", _NO_CONTEXT_WINDOW, "simulator-defect"),
-    ),
+    "llama_cpp": (),
+    "llama_cpp_python": (),
 }

@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "CONTROL_FIELDS",
+    "DEFAULT_CTX_SIZES",
     "DEFAULT_MODELS",
     "DEFAULT_PORTS",
     "PROVIDER_TYPES",
@@ -29,6 +30,11 @@ DEFAULT_MODELS = {
     "llama_cpp_python": "qwen2.5-0.5b-instruct-q4_k_m.gguf",
     "openai": "gpt-4o-mini",
 }
+
+# The context window (tokens) a type's real server rejects longer prompts at, as the engines of
+# contracts/engines/ run (--ctx-size / --n_ctx 2048). 0: no window. vLLM (400 when prompt +
+# max_tokens > max_model_len) and Ollama (silently truncates to num_ctx) are not modelled.
+DEFAULT_CTX_SIZES = {"llama_cpp": 2048, "llama_cpp_python": 2048}
 
 
 class ConfigError(ValueError):
@@ -50,6 +56,9 @@ class SimulatorConfig:
     tokens_per_chunk: int = 1
     slots: int = 64  # concurrent sequences; requests beyond wait in a FIFO queue
     output_tokens: int = 16  # the "natural" answer length before EOS (max_tokens may cut it)
+    # Prompts of this many tokens or more are rejected as the real server does; None: the type's
+    # default (DEFAULT_CTX_SIZES), 0: no window. Only the llama.cpp types have one.
+    ctx_size: int | None = None
     # --- faults (inference endpoints only) --------------------------------------------
     error_rate: float = 0.0
     error_status: int = 500
@@ -96,6 +105,7 @@ class SimulatorConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise ConfigError(f"{name}: must be an integer >= 0 or null (got {value!r})")
+        self._validate_ctx_size()
         if not isinstance(self.error_rate, int | float) or not 0 <= self.error_rate <= 1:
             raise ConfigError(f"error_rate: must be between 0 and 1 (got {self.error_rate!r})")
         if not isinstance(self.error_status, int) or not 400 <= self.error_status <= 599:
@@ -111,6 +121,20 @@ class SimulatorConfig:
                     f"violations: {rule!r} is not a violation mode of the {self.type} simulator; "
                     f"available: {', '.join(sorted(allowed))}"
                 )
+
+    def _validate_ctx_size(self) -> None:
+        if self.ctx_size is None:
+            return
+        if not isinstance(self.ctx_size, int) or isinstance(self.ctx_size, bool) or self.ctx_size < 0:
+            raise ConfigError(f"ctx_size: must be an integer >= 0 or null (got {self.ctx_size!r})")
+        if self.ctx_size and self.type not in DEFAULT_CTX_SIZES:
+            raise ConfigError(f"ctx_size: the {self.type} simulator has no context window (only "
+                              f"{', '.join(DEFAULT_CTX_SIZES)}); use 0 or leave it unset")
+
+    @property
+    def context_window(self) -> int:
+        """The effective window in tokens (0: none)."""
+        return DEFAULT_CTX_SIZES.get(self.type, 0) if self.ctx_size is None else self.ctx_size
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -23,7 +23,12 @@ __all__ = ["CONTEXT_LENGTH", "FLAVORS", "Flavor", "error_reply", "handle_chat", 
 
 CONTEXT_LENGTH = 4096
 MAX_N = 128
+# llama-server's default --parallel (slots): its hard upper bound of `n`.
+LLAMA_SERVER_N_PARALLEL = 4
 CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
+# llama-cpp-python 0.3.36's message union (llama_types.ChatCompletionRequestMessage): no "developer",
+# and a tool message needs its tool_call_id.
+LCP_ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,14 @@ class Flavor:
     fastapi_validation: bool  # 422 {"detail": [...]} as FastAPI/pydantic gives
     stream_options_supported: bool
     timings: bool  # llama-server adds "timings"
+    # --- llama-server's own ways (docs/llama-cpp.md, "Deviations found") -------------------
+    text_id_prefix: str = "cmpl"  # llama-server ids text completions "chatcmpl-" too
+    text_logprobs: bool = False  # text-completion choices and chunks carry "logprobs": null
+    text_stream_usage: bool = False  # the final text-completion chunk carries usage, asked or not
+    cached_tokens: bool = False  # usage.prompt_tokens_details.cached_tokens
+    # llama-server validates only what it needs: any role, top_p/temperature clamped, max_tokens
+    # >= -1, n in [1, n_parallel], stream_options ignored without stream, non-JSON body a 500.
+    llama_server_validation: bool = False
 
 
 FLAVORS: dict[str, Flavor] = {
@@ -47,7 +60,8 @@ FLAVORS: dict[str, Flavor] = {
     "vllm": Flavor("vllm", {"role": "assistant", "content": ""}, False, False, True,
                    None, True, False, False, True, False),
     "llama_cpp": Flavor("llama_cpp", {"role": "assistant", "content": None}, False, True, False,
-                        "b6100-sim", False, True, False, True, True),
+                        "b6100-sim", False, True, False, True, True, text_id_prefix="chatcmpl", text_logprobs=True,
+                        text_stream_usage=True, cached_tokens=True, llama_server_validation=True),
     "llama_cpp_python": Flavor("llama_cpp_python", {"role": "assistant"}, False, True, True,
                                None, False, True, True, False, False),
     "ollama": Flavor("ollama", None, True, True, False, "fp_ollama", True, False, False, True, False),
@@ -116,6 +130,11 @@ class _Invalid(Exception):
         self.status = status
 
 
+# What a contract-invalid request the real server SERVES breaks (llama-server's known deviations):
+# collected instead of raised, so the rest of the request is still validated.
+Tolerated = list[_Invalid]
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -132,16 +151,31 @@ def _wrong(field: str, value: Any, kind: str, msg: str) -> dict[str, Any]:
     return {"type": kind, "loc": ["body", field], "msg": msg, "input": value}
 
 
+def _nlohmann_parse_error(call: Call, exc: Exception | None) -> str:
+    """llama-server's json::parse message (nlohmann/json) for a body that is not JSON."""
+    if exc is None or not call.body.strip():
+        return ("[json.exception.parse_error.101] parse error at line 1, column 1: attempting to parse an empty "
+                "input; check that your input string or stream contains the expected JSON")
+    line, column = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+    return (f"[json.exception.parse_error.101] parse error at line {line}, column {column}: syntax error while "
+            "parsing value - unexpected end of input; expected '[', '{', or a literal")
+
+
 def _parse_body(call: Call, flavor: Flavor) -> dict[str, Any]:
     try:
         body = json.loads(call.body.decode("utf-8")) if call.body.strip() else None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if flavor.llama_server_validation:
+            # json::parse throws outside llama-server's own checks: ex_wrapper's 500 server_error.
+            raise _Invalid("malformed-body", _nlohmann_parse_error(call, exc), status=500) from None
         raise _Invalid(
             "malformed-body",
             f"request body is not valid JSON: {exc}",
             fastapi={"type": "json_invalid", "loc": ["body", getattr(exc, "pos", 0)], "msg": "JSON decode error",
                      "input": {}, "ctx": {"error": getattr(exc, "msg", str(exc))}},
         ) from None
+    if body is None and flavor.llama_server_validation:
+        raise _Invalid("malformed-body", _nlohmann_parse_error(call, None), status=500)
     if body is None:
         raise _Invalid("malformed-body", "request body is empty; expected a JSON object",
                        fastapi=_missing("body", None) | {"loc": ["body"]})
@@ -163,7 +197,7 @@ def _check_model(body: dict[str, Any], flavor: Flavor) -> None:
                        fastapi=_wrong("model", body["model"], "string_type", "Input should be a valid string"))
 
 
-def _check_messages(body: dict[str, Any], flavor: Flavor) -> None:
+def _check_messages(body: dict[str, Any], flavor: Flavor, tolerated: Tolerated) -> None:
     if "messages" not in body:
         if flavor.fastapi_validation:  # llama-cpp-python: messages defaults to []
             return
@@ -174,8 +208,14 @@ def _check_messages(body: dict[str, Any], flavor: Flavor) -> None:
                        fastapi=_wrong("messages", messages, "list_type", "Input should be a valid list"))
     if not messages and not flavor.fastapi_validation:
         raise _Invalid("missing-field", "'messages' must contain at least one message", param="messages")
+    if flavor.llama_server_validation:
+        _check_llama_server_messages(messages, tolerated)
+        return
+    roles = LCP_ROLES if flavor.fastapi_validation else CHAT_ROLES
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in CHAT_ROLES:
+        tool_without_id = flavor.fastapi_validation and isinstance(message, dict) and message.get("role") == "tool" \
+            and not isinstance(message.get("tool_call_id"), str)
+        if not isinstance(message, dict) or message.get("role") not in roles or tool_without_id:
             raise _Invalid(
                 "missing-field",
                 f"messages[{index}] must be an object with a 'role' in {sorted(CHAT_ROLES)}",
@@ -184,6 +224,45 @@ def _check_messages(body: dict[str, Any], flavor: Flavor) -> None:
                          "loc": ["body", "messages", index], "msg": "Input tag does not match any of the expected roles"
                          if isinstance(message, dict) else "Input should be a valid dictionary", "input": message},
             )
+
+
+def _check_llama_server_messages(messages: list[Any], tolerated: Tolerated) -> None:
+    """oaicompat_chat_params_parse (tools/server/server-common.cpp): content is checked, the role is not."""
+    for message in messages:
+        role = message.get("role") if isinstance(message, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if role == "assistant" and isinstance(message, dict) and "content" not in message:
+            if "tool_calls" not in message:
+                raise _Invalid("missing-field", "Assistant message must contain either 'content' or 'tool_calls'!")
+            continue
+        if not isinstance(message, dict) or "content" not in message:
+            raise _Invalid("missing-field", "All non-assistant messages must contain 'content'")
+        if content is not None and not isinstance(content, str | list):
+            raise _Invalid("missing-field", "Expected 'content' to be a string or an array")
+    for message in messages:
+        # common_chat_msgs_parse_oaicompat (common/chat.cpp) then rethrows as a runtime_error: a 500.
+        if "role" not in message:
+            raise _Invalid("missing-field", f"Failed to parse messages: Missing 'role' in message: {dumps(message).decode()}",
+                           status=500)
+        if not isinstance(message["role"], str):
+            raise _Invalid("missing-field", "Failed to parse messages: [json.exception.type_error.302] type must be "
+                           f"string, but is {_json_type(message['role'])}", status=500)
+    for index, message in enumerate(messages):
+        if message["role"] not in CHAT_ROLES:
+            tolerated.append(_Invalid("missing-field", f"messages[{index}] has the role {json.dumps(message['role'])}"))
+
+
+def _json_type(value: Any) -> str:
+    """nlohmann's name of a JSON value's type, as its type_error messages say it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    return "array" if isinstance(value, list) else "string"
 
 
 def _check_prompt(body: dict[str, Any], flavor: Flavor) -> None:
@@ -202,7 +281,37 @@ def _check_prompt(body: dict[str, Any], flavor: Flavor) -> None:
                        param="prompt", fastapi=_wrong("prompt", prompt, "string_type", "Input should be a valid string"))
 
 
-def _check_params(body: dict[str, Any], flavor: Flavor, kind: str) -> None:
+def _lcp_prompt_batch(call: Call, flavor: Flavor, body: dict[str, Any]) -> Reply | None:
+    """llama-cpp-python's create_completion asserts len(prompt) <= 1: a batch is a 500 with the
+    AssertionError's empty message (a known deviation of its spec)."""
+    prompt = body.get("prompt")
+    if flavor.fastapi_validation and isinstance(prompt, list) and len(prompt) > 1:
+        return json_reply(500, {"error": {"message": "", "type": "internal_server_error", "param": None, "code": None}})
+    return None
+
+
+def _check_llama_server_params(body: dict[str, Any], tolerated: Tolerated) -> None:
+    """server-schema.cpp: max_tokens (n_predict) hard-limited to >= -1, n (n_cmpl) to [1, n_parallel];
+    top_p clamped to [0, 1], temperature to >= 0: served, never rejected."""
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if value is not None and value < -1:
+            raise _Invalid("invalid-param", f"Field '{name}': Value must be between -1 <= value <= 2147483647, "
+                           f"but got {value}")
+        if value is not None and value < 1:
+            tolerated.append(_Invalid("invalid-param", f"'{name}' {value} is served"))
+    n = body.get("n")
+    if n is not None and not 1 <= n <= LLAMA_SERVER_N_PARALLEL:
+        raise _Invalid("invalid-param", f"Field 'n': Value must be between 1 <= value <= {LLAMA_SERVER_N_PARALLEL}, "
+                       f"but got {n}")
+    temperature, top_p = body.get("temperature"), body.get("top_p")
+    if temperature is not None and not 0 <= temperature <= 2:
+        tolerated.append(_Invalid("invalid-param", f"'temperature' {temperature} is served"))
+    if top_p is not None and not 0 <= top_p <= 1:
+        tolerated.append(_Invalid("invalid-param", f"'top_p' {top_p} is served (clamped)"))
+
+
+def _check_params(body: dict[str, Any], flavor: Flavor, kind: str, tolerated: Tolerated) -> None:
     # Types first: an ill-typed value is never a range question.
     for name in ("max_tokens", "max_completion_tokens", "n"):
         value = body.get(name)
@@ -219,6 +328,9 @@ def _check_params(body: dict[str, Any], flavor: Flavor, kind: str) -> None:
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise _Invalid("invalid-param", f"'stream' must be a boolean, got {json.dumps(body['stream'])}", param="stream",
                        fastapi=_wrong("stream", body["stream"], "bool_type", "Input should be a valid boolean"))
+    if flavor.llama_server_validation:
+        _check_llama_server_params(body, tolerated)
+        return
     if flavor.fastapi_validation:
         # llama-cpp-python's pydantic bounds: top_p in [0, 1]; completions max_tokens >= 0; nothing else.
         top_p = body.get("top_p")
@@ -247,12 +359,15 @@ def _check_params(body: dict[str, Any], flavor: Flavor, kind: str) -> None:
         raise _Invalid("invalid-param", f"'top_p' must be between 0 and 1, got {top_p}", param="top_p")
 
 
-def _check_stream_options(body: dict[str, Any], flavor: Flavor) -> None:
+def _check_stream_options(body: dict[str, Any], flavor: Flavor, tolerated: Tolerated) -> None:
     if not flavor.stream_options_supported or body.get("stream_options") is None:
         return
     if not isinstance(body["stream_options"], dict):
         raise _Invalid("invalid-param", "'stream_options' must be an object", param="stream_options")
-    if body.get("stream") is not True:
+    if body.get("stream") is not True and flavor.llama_server_validation:
+        # llama-server reads include_usage only when streaming: otherwise ignored, served.
+        tolerated.append(_Invalid("stream-options-without-stream", "stream_options without stream is served"))
+    elif body.get("stream") is not True:
         raise _Invalid("stream-options-without-stream", "Stream options can only be defined when `stream=True`.",
                        param="stream_options")
 
@@ -261,6 +376,10 @@ def _reject(call: Call, flavor: Flavor, invalid: _Invalid) -> Reply | None:
     """The error reply for ``invalid``, or None when a violation mode says to serve it anyway."""
     if invalid.rule == "malformed-body" and call.violates("malformed-body"):
         return error_reply(call, flavor.name, 500, f"Internal Server Error: {invalid.message}")
+    if invalid.status >= 500 and call.violates("error-schema"):
+        # llama-server's (excused) 500 with a broken body would break malformed-body as well:
+        # this mode breaks only the error body, so the status becomes a 4xx.
+        return error_reply(call, flavor.name, 400, invalid.message)
     if call.violates(invalid.rule) and invalid.rule != "malformed-body":
         return None
     if flavor.fastapi_validation and invalid.fastapi is not None:
@@ -268,16 +387,29 @@ def _reject(call: Call, flavor: Flavor, invalid: _Invalid) -> Reply | None:
     return error_reply(call, flavor.name, invalid.status, invalid.message, param=invalid.param)
 
 
-def _validated(call: Call, flavor: Flavor, kind: str) -> tuple[dict[str, Any] | None, Reply | None]:
+def _served_violation(call: Call, flavor: Flavor, tolerated: Tolerated) -> Reply | None:
+    """A request the real server serves although the contract forbids it (a known deviation of its
+    spec) is served; under that rule's violation mode it gets a 500 instead: a break of the rule
+    that the deviation record does not excuse (it excuses only the 200)."""
+    for invalid in tolerated:
+        if call.violates(invalid.rule):
+            return error_reply(call, flavor.name, 500, f"{invalid.message} (simulated {invalid.rule} violation)")
+    return None
+
+
+def _validated(call: Call, flavor: Flavor, kind: str) -> tuple[dict[str, Any] | None, Reply | None, bool]:
+    """(body, error reply, served against the contract): the last is True for a request llama-server
+    serves although the contract forbids it."""
     try:
         body = _parse_body(call, flavor)
     except _Invalid as invalid:
-        return None, _reject(call, flavor, invalid) or error_reply(call, flavor.name, 400, invalid.message)
+        return None, _reject(call, flavor, invalid) or error_reply(call, flavor.name, invalid.status, invalid.message), False
+    tolerated: Tolerated = []
     checks: list[Callable[[], None]] = [
         lambda: _check_model(body, flavor),
-        (lambda: _check_messages(body, flavor)) if kind == "chat" else (lambda: _check_prompt(body, flavor)),
-        lambda: _check_params(body, flavor, kind),
-        lambda: _check_stream_options(body, flavor),
+        (lambda: _check_messages(body, flavor, tolerated)) if kind == "chat" else (lambda: _check_prompt(body, flavor)),
+        lambda: _check_params(body, flavor, kind, tolerated),
+        lambda: _check_stream_options(body, flavor, tolerated),
     ]
     for check in checks:
         try:
@@ -285,8 +417,10 @@ def _validated(call: Call, flavor: Flavor, kind: str) -> tuple[dict[str, Any] | 
         except _Invalid as invalid:
             reply = _reject(call, flavor, invalid)
             if reply is not None:
-                return None, reply
-    return body, None
+                return None, reply, False
+    if kind == "completion" and (batch := _lcp_prompt_batch(call, flavor, body)) is not None:
+        return None, batch, False
+    return body, _served_violation(call, flavor, tolerated), bool(tolerated)
 
 
 def _resolve_model(call: Call, flavor: Flavor, body: dict[str, Any]) -> tuple[str | None, Reply | None]:
@@ -312,16 +446,48 @@ def _resolve_model(call: Call, flavor: Flavor, body: dict[str, Any]) -> tuple[st
                              code=code)
 
 
-def _max_tokens(body: dict[str, Any], flavor: Flavor) -> int | None:
+def _max_tokens(call: Call, body: dict[str, Any], flavor: Flavor, prompt_tokens: int) -> int | None:
     value = body.get("max_completion_tokens", body.get("max_tokens"))
+    if flavor.llama_server_validation and value == 0:
+        value = 1  # n_predict 0 still samples one token (seen on llama-server: completion_tokens 1)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        return None  # absent, or (violation / llama-cpp-python) non-positive: generate until EOS
-    return min(value, CONTEXT_LENGTH)
+        return None  # absent, or (violation / llama.cpp) non-positive: generate until EOS
+    window = call.config.context_window
+    # The llama.cpp servers stop when the context is full: prompt + completion <= the window.
+    return min(value, window - prompt_tokens) if window else min(value, CONTEXT_LENGTH)
 
 
-def _usage(call: Call, gen: Generation) -> dict[str, int]:
+def _usage(call: Call, gen: Generation, flavor: Flavor) -> dict[str, Any]:
     total = gen.prompt_tokens + gen.completion_tokens + (1 if call.violates("usage-arithmetic") else 0)
-    return {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens, "total_tokens": total}
+    usage: dict[str, Any] = {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+                             "total_tokens": total}
+    if flavor.cached_tokens:
+        usage["prompt_tokens_details"] = {"cached_tokens": 0}  # the simulator keeps no prompt cache
+    return usage
+
+
+def _context_exceeded(call: Call, flavor: Flavor, kind: str, prompt_tokens: int, body: dict[str, Any]) -> Reply:
+    """The real server's answer to a prompt of ``context_window`` tokens or more."""
+    window = call.config.context_window
+    if flavor.name == "llama_cpp":  # tools/server/server-context.cpp, ERROR_TYPE_EXCEED_CONTEXT_SIZE
+        message = (f"request ({prompt_tokens} tokens) exceeds the available context size ({window} tokens), "
+                   "try increasing it")
+        if call.violates("error-schema"):
+            return json_reply(400, {"message": message})
+        return json_reply(400, {"error": {"code": 400, "message": message, "type": "exceed_context_size_error",
+                                          "n_prompt_tokens": prompt_tokens, "n_ctx": window}})
+    # llama-cpp-python: ErrorResponseFormatters.context_length_exceeded (llama_cpp/server/errors.py)
+    max_tokens = body.get("max_tokens")
+    requested = (max_tokens if isinstance(max_tokens, int) else 0) + prompt_tokens
+    if kind == "chat":
+        message = (f"This model's maximum context length is {window} tokens. However, you requested {requested} "
+                   f"tokens ({prompt_tokens} in the messages, {max_tokens} in the completion). Please reduce the "
+                   "length of the messages or completion.")
+    else:
+        message = (f"This model's maximum context length is {window} tokens, however you requested {requested} "
+                   f"tokens ({prompt_tokens} in your prompt; {max_tokens} for the completion). Please reduce your "
+                   "prompt; or completion length.")
+    return error_reply(call, flavor.name, 400, message, param="messages", code="context_length_exceeded")
 
 
 def timings(gen: Generation) -> dict[str, Any]:
@@ -351,7 +517,7 @@ def _sse(call: Call, payload: bytes) -> bytes:
 
 def _choice(flavor: Flavor, index: int, key: str, value: Any, finish: str | None) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": index, key: value}
-    if flavor.logprobs_field:
+    if flavor.logprobs_field or (key == "text" and flavor.text_logprobs):
         choice["logprobs"] = None
     choice["finish_reason"] = finish
     return choice
@@ -360,7 +526,7 @@ def _choice(flavor: Flavor, index: int, key: str, value: Any, finish: str | None
 def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], kind: str) -> Streamed:
     chat = kind == "chat"
     base: dict[str, Any] = {
-        "id": f"{'chatcmpl' if chat else 'cmpl'}-sim{gen.request_id:08x}",
+        "id": f"{'chatcmpl' if chat else flavor.text_id_prefix}-sim{gen.request_id:08x}",
         "object": "chat.completion.chunk" if chat else "text_completion",
         "created": gen.created,
         "model": gen.model,
@@ -409,6 +575,14 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
                                  else None)
         return b"".join(content_event(i, gen.chunk_text(i, c), gen.finish_reasons[i]
                                       if c == last and finish_on_last else None) for i in choices)
+    include_usage = flavor.stream_options_supported and isinstance(body.get("stream_options"), dict) and bool(
+        body["stream_options"].get("include_usage"))
+    if call.violates("sse-usage"):
+        include_usage = not include_usage
+    # llama-server: the final text-completion chunk always carries usage (include_usage or not), and
+    # there is no separate usage chunk; the sse-usage mode drops it.
+    usage_inline = not chat and flavor.text_stream_usage
+    usage_chunk = include_usage and not usage_inline
     trailer = b""
     if flavor.separate_finish_chunk:
         for i in choices:
@@ -417,15 +591,15 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
                 key = "delta"
             else:
                 key, empty = "text", ""
-            extra = {"timings": timings(gen)} if flavor.timings else {}
+            extra: dict[str, Any] = {}
+            if usage_inline and not call.violates("sse-usage"):
+                extra["usage"] = _usage(call, gen, flavor)
+            if flavor.timings and not usage_chunk:
+                extra["timings"] = timings(gen)  # llama-server: timings ride on the LAST chunk only
             trailer += event([_choice(flavor, i, key, empty, None if no_finish else gen.finish_reasons[i])], **extra)
-    include_usage = flavor.stream_options_supported and isinstance(body.get("stream_options"), dict) and bool(
-        body["stream_options"].get("include_usage"))
-    if call.violates("sse-usage"):
-        include_usage = not include_usage
-    if include_usage:
+    if usage_chunk:
         extra = {"timings": timings(gen)} if flavor.timings else {}
-        trailer += event([], usage=_usage(call, gen), **extra)
+        trailer += event([], usage=_usage(call, gen, flavor), **extra)
     if not call.violates("sse-done"):
         trailer += _sse(call, b"[DONE]")
     broken = dumps({**base, "choices": [_choice(flavor, 0, "delta" if chat else "text", {}, None)]})
@@ -437,7 +611,7 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
     return Streamed(gen, content_type, preamble, render, trailer, malformed, model=gen.model)
 
 
-def _complete(call: Call, flavor: Flavor, gen: Generation, kind: str) -> Delayed:
+def _complete(call: Call, flavor: Flavor, gen: Generation, kind: str, *, valid_request: bool = True) -> Delayed:
     chat = kind == "chat"
     choices = []
     for i, _tokens in enumerate(gen.choices):
@@ -447,17 +621,20 @@ def _complete(call: Call, flavor: Flavor, gen: Generation, kind: str) -> Delayed
         else:
             choices.append(_choice(flavor, i, "text", gen.text(i), gen.finish_reasons[i]))
     obj = "chat.completion" if chat else "text_completion"
-    if chat and call.violates("chat-schema"):
+    # The schema modes break answers to valid requests only: the answer to a request llama-server
+    # serves against the contract is what its known-deviation record matches (a valid ChatCompletion
+    # / TextCompletion); breaking it would break that request's rule too, not just the schema's.
+    if chat and call.violates("chat-schema") and valid_request:
         obj = "chat.completion.chunk"
-    if not chat and call.violates("completion-schema"):
+    if not chat and call.violates("completion-schema") and valid_request:
         obj = "completion"
     body: dict[str, Any] = {
-        "id": f"{'chatcmpl' if chat else 'cmpl'}-sim{gen.request_id:08x}",
+        "id": f"{'chatcmpl' if chat else flavor.text_id_prefix}-sim{gen.request_id:08x}",
         "object": obj,
         "created": gen.created,
         "model": gen.model,
         "choices": choices,
-        "usage": _usage(call, gen),
+        "usage": _usage(call, gen, flavor),
     }
     if flavor.system_fingerprint:
         body["system_fingerprint"] = flavor.system_fingerprint
@@ -481,7 +658,7 @@ def _prompt_tokens(body: dict[str, Any], kind: str) -> tuple[int, str]:
 
 
 def _handle(call: Call, flavor: Flavor, kind: str) -> Reply | Streamed | Delayed:
-    body, reply = _validated(call, flavor, kind)
+    body, reply, served_invalid = _validated(call, flavor, kind)
     if reply is not None:
         return reply
     assert body is not None
@@ -491,7 +668,10 @@ def _handle(call: Call, flavor: Flavor, kind: str) -> Reply | Streamed | Delayed
     assert model is not None
     call.note_model(model)
     prompt_tokens, prompt_key = _prompt_tokens(body, kind)
-    max_tokens = _max_tokens(body, flavor)
+    window = call.config.context_window
+    if window and prompt_tokens >= window:
+        return _context_exceeded(call, flavor, kind, prompt_tokens, body)
+    max_tokens = _max_tokens(call, body, flavor, prompt_tokens)
     n = body.get("n") if _is_int(body.get("n")) and not flavor.fastapi_validation and flavor.name != "llama_cpp" else 1
     n = max(1, min(int(n or 1), MAX_N))
     gen = plan_generation(
@@ -508,7 +688,7 @@ def _handle(call: Call, flavor: Flavor, kind: str) -> Reply | Streamed | Delayed
     )
     if body.get("stream") is True:
         return _stream(call, flavor, gen, body, kind)
-    return _complete(call, flavor, gen, kind)
+    return _complete(call, flavor, gen, kind, valid_request=not served_invalid)
 
 
 def handle_chat(call: Call, flavor: str) -> Reply | Streamed | Delayed:
@@ -523,7 +703,7 @@ def handle_completion(call: Call, flavor: str) -> Reply | Streamed | Delayed:
 _CREATED = int(time.time())
 
 
-def _model_entry(flavor: str, model: str) -> dict[str, Any]:
+def _model_entry(flavor: str, model: str, n_ctx: int) -> dict[str, Any]:
     if flavor == "vllm":
         return {
             "id": model, "object": "model", "created": _CREATED, "owned_by": "vllm", "root": model, "parent": None,
@@ -536,9 +716,11 @@ def _model_entry(flavor: str, model: str) -> dict[str, Any]:
             }],
         }
     if flavor == "llama_cpp":
-        return {"id": model, "object": "model", "created": _CREATED, "owned_by": "llamacpp",
-                "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx_train": 32768, "n_embd": 896,
-                         "n_params": 494032768, "size": 491400032}}
+        # get_res_model_info (tools/server/server-context.cpp); the simulator's model name is its --alias.
+        return {"id": model, "aliases": [model], "tags": [], "object": "model", "created": _CREATED,
+                "owned_by": "llamacpp",
+                "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx": n_ctx, "n_ctx_train": 32768, "n_embd": 896,
+                         "n_params": 494032768, "size": 491400032, "ftype": "Q4_K - Medium"}}
     if flavor == "llama_cpp_python":
         return {"id": model, "object": "model", "owned_by": "me", "permissions": []}
     if flavor == "ollama":
@@ -547,7 +729,8 @@ def _model_entry(flavor: str, model: str) -> dict[str, Any]:
 
 
 def handle_models(call: Call, flavor: str) -> Reply:
-    body: dict[str, Any] = {"object": "list", "data": [_model_entry(flavor, m) for m in call.config.models]}
+    n_ctx = call.config.context_window or CONTEXT_LENGTH
+    body: dict[str, Any] = {"object": "list", "data": [_model_entry(flavor, m, n_ctx) for m in call.config.models]}
     if flavor == "llama_cpp":
         # Recent llama-server also answers Ollama-style clients from the same endpoint.
         model = call.config.models[0]

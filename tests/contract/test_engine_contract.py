@@ -1,10 +1,11 @@
 """The contract suite against the REAL llama.cpp servers (llama-server and llama-cpp-python)
-serving the tiny random-weight model: every check of each type, and the operator's command
-``aibackend contract --target TYPE=URL`` exiting 0.
+serving the tiny random-weight model: every check of each type, ``aibackend contract --target
+TYPE=URL`` exiting 0, and seeded fuzzing.
 
-A failure here means the spec (contracts/specs/<type>.yaml, via contracts/specbuilder.py) or the
-suite is wrong about the real server, or the server deviates; docs/llama-cpp.md records which,
-with the evidence.
+Where a real server breaks its contract, its spec (contracts/specs/<type>.yaml, via
+contracts/specbuilder.py) records the deviation in ``x-known-deviations``, with the evidence;
+docs/llama-cpp.md says which were spec errors (fixed) and which are the server's. Each recorded
+deviation must be OBSERVED here: a stale record fails as surely as an unrecorded violation.
 """
 
 from __future__ import annotations
@@ -17,31 +18,23 @@ from pathlib import Path
 import pytest
 
 from contracts.engines.llama_servers import ENGINE_KINDS, EngineKind, EngineServer
-from contracts.suite import Target, checks_for, open_probe, run_check
+from contracts.fuzz import fuzz_target
+from contracts.suite import Target, checks_for, known_deviations, open_probe, run_check
 
 pytestmark = [pytest.mark.contract, pytest.mark.slow, pytest.mark.xdist_group("engine-contract")]
 
 AIBACKEND = str(Path(sys.executable).parent / "aibackend")
+FUZZ_EXAMPLES = 6
+FUZZ_SEED = 20240611
 
-# Checks the real servers fail because the SPEC/suite is wrong about them (evidence and the exact
-# change needed: docs/llama-cpp.md, "Changes needed"). strict: once the spec is fixed the check
-# passes, the xfail turns into a failure, and the entry must be deleted from here.
-SPEC_FIX_PENDING: dict[tuple[str, str], str] = {
-    ("llama_cpp", "completion-stream"): "llama-server always sends usage in the last text-completion chunk",
-    ("llama_cpp", "malformed-body"): "llama-server answers a non-JSON body with 500 server_error",
-    ("llama_cpp", "missing-field"): "llama-server accepts any message role (200)",
-    ("llama_cpp", "invalid-param"): "llama-server does not range-check max_tokens/temperature/top_p",
-    ("llama_cpp", "stream-options-without-stream"): "llama-server ignores stream_options without stream",
-}
+CASES = [pytest.param(kind, check.name, id=f"{kind}-{check.name}") for kind in ENGINE_KINDS for check in checks_for(kind)]
+
+Where = tuple[str, str, str]  # rule, endpoint, case (the violation's `expected`)
 
 
-def _case(kind: str, check: str) -> object:
-    reason = SPEC_FIX_PENDING.get((kind, check))
-    marks = [pytest.mark.xfail(strict=True, reason=f"spec fix pending: {reason}")] if reason else []
-    return pytest.param(kind, check, id=f"{kind}-{check}", marks=marks)
-
-
-CASES = [_case(kind, check.name) for kind in ENGINE_KINDS for check in checks_for(kind)]
+def _recorded(kind: str, check: str) -> list[Where]:
+    """The x-known-deviations entries of ``kind``'s spec for one suite check."""
+    return sorted((d["rule"], d["endpoint"], d["case"]) for d in known_deviations(kind) if d["check"] == check)
 
 
 def _engine(request: pytest.FixtureRequest, kind: EngineKind) -> EngineServer:
@@ -59,11 +52,14 @@ def test_real_engine_meets_its_contract(request: pytest.FixtureRequest, kind: En
     finally:
         probe.client.close()
     assert outcome.violations == [], "\n".join(str(v) for v in outcome.violations)
+    # Exactly the deviations recorded for this check were seen: none missing, none stale.
+    seen = sorted((k.violation.rule, k.violation.endpoint, k.violation.expected) for k in outcome.known)
+    assert seen == _recorded(kind, check_name)
 
 
 @pytest.mark.parametrize("kind", ENGINE_KINDS)
 def test_contract_command_against_the_real_engine(request: pytest.FixtureRequest, kind: EngineKind) -> None:
-    """Exit 0 once the spec is right; until then exactly the SPEC_FIX_PENDING checks fail."""
+    """Exit 0, every check passes, and every recorded suite deviation is reported as known."""
     engine = _engine(request, kind)
     result = subprocess.run(
         [AIBACKEND, "contract", "--target", f"{kind}={engine.base_url}", "--json"],
@@ -71,8 +67,26 @@ def test_contract_command_against_the_real_engine(request: pytest.FixtureRequest
     )
     report = json.loads(result.stdout)
     (target,) = report["targets"]
-    pending = {check for k, check in SPEC_FIX_PENDING if k == kind}
     failed = {c["name"] for c in target["checks"] if not c["ok"]}
-    assert (result.returncode, failed) == (1 if pending else 0, pending), result.stdout
+    assert (result.returncode, failed, target["violations"]) == (0, set(), []), result.stdout
     assert target["model"] == engine.model_alias  # discovered from the real /v1/models
     assert [c["name"] for c in target["checks"]] == [c.name for c in checks_for(kind)]
+    reported = sorted((k["rule"], k["endpoint"], k["expected"]) for k in target["known_deviations"])
+    suite_records = [w for check in checks_for(kind) for w in _recorded(kind, check.name)]
+    assert reported == sorted(suite_records)
+    assert {k["server"] for k in target["known_deviations"]} == {
+        "llama_cpp": {"llama.cpp as vendored by llama-cpp-python 0.3.36"},
+        "llama_cpp_python": {"llama-cpp-python 0.3.36"},
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ENGINE_KINDS)
+def test_fuzzing_the_real_engine_finds_only_known_deviations(request: pytest.FixtureRequest, kind: EngineKind) -> None:
+    engine = _engine(request, kind)
+    outcomes = fuzz_target(Target(kind, engine.base_url), engine.model_alias, examples=FUZZ_EXAMPLES, seed=FUZZ_SEED)
+    found = [f"{o.check}: {v}" for o in outcomes for v in o.violations]
+    assert found == [], "\n".join(found)
+    # The seeded run does meet recorded deviations (each excused finding matched one exactly:
+    # contracts/suite.py, excuses); a run meeting none would prove nothing about the records.
+    excused = sorted({(o.check, k.violation.rule) for o in outcomes for k in o.known})
+    assert excused != [], "fuzzing the real engine met none of its recorded deviations"

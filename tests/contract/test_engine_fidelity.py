@@ -3,8 +3,9 @@ the simulator personality of its type, compared point by point (contracts/engine
 
 Steps: health during start-up, /v1/models, chat and completion (plain and streamed, with and
 without stream_options.include_usage: the chunk sequence, the usage), and error bodies for bad
-input. A difference must be listed in ``KNOWN_DIFFERENCES`` (accepted, or a reported simulator
-defect), and every listed entry must still be needed: the table cannot go stale either way.
+input. A difference is a simulator defect to fix, unless ``KNOWN_DIFFERENCES`` accepts it with a
+reason (today it accepts none), and every listed entry must still be needed: the table cannot go
+stale either way.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import pytest
 
 from contracts.simulators import RunningSimulator
 from contracts.simulators.client import TIMESTAMP, chat_request, ndjson_lines, normalize, sse_payloads
+from contracts.simulators.config import ConfigError, SimulatorConfig
 
 pytestmark = [pytest.mark.contract]
 
@@ -22,6 +23,8 @@ FAST = dict(ttft_ms=0.0, tpot_ms=0.0, output_tokens=3, tokens_per_chunk=2)
 MODELS = {"vllm": ["m", "m2"], "llama_cpp": ["m.gguf"], "llama_cpp_python": ["m.gguf"], "openai": ["m", "m2"],
           "ollama": ["m:1", "m2"]}
 USAGE = {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+# llama-server adds the prompt-cache hits (the simulator keeps no cache).
+LS_USAGE = {**USAGE, "prompt_tokens_details": {"cached_tokens": 0}}
 
 
 @pytest.fixture
@@ -81,9 +84,11 @@ def test_llama_cpp_lists_exactly_one_model_with_meta(sim: RunningSimulator) -> N
         body = normalize(client.get("/v1/models").json())
         assert normalize(client.get("/models").json()) == body
     assert body["object"] == "list"
-    assert body["data"] == [{"id": "m.gguf", "object": "model", "created": TIMESTAMP, "owned_by": "llamacpp",
-                             "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx_train": 32768, "n_embd": 896,
-                                      "n_params": 494032768, "size": 491400032}}]
+    assert body["data"] == [{"id": "m.gguf", "aliases": ["m.gguf"], "tags": [], "object": "model",
+                             "created": TIMESTAMP, "owned_by": "llamacpp",
+                             "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx": 2048, "n_ctx_train": 32768,
+                                      "n_embd": 896, "n_params": 494032768, "size": 491400032,
+                                      "ftype": "Q4_K - Medium"}}]
     assert [m["name"] for m in body["models"]] == ["m.gguf"]
 
 
@@ -124,13 +129,13 @@ STREAMS = {
         _chunk("openai", [_choice({}, "stop")]),
         _chunk("openai", [], usage=USAGE),
     ],
-    # llama-server: content null in the role chunk, no logprobs key, timings on the last chunks.
+    # llama-server: content null in the role chunk, no logprobs key, timings on the LAST chunk only.
     "llama_cpp": [
         _chunk("llama_cpp", [_choice({"role": "assistant", "content": None}, None, logprobs=False)]),
         _chunk("llama_cpp", [_choice({"content": "bru brenroumfaim"}, None, logprobs=False)]),
         _chunk("llama_cpp", [_choice({"content": " stal"}, None, logprobs=False)]),
-        _chunk("llama_cpp", [_choice({}, "stop", logprobs=False)], timings=ZERO_TIMINGS),
-        _chunk("llama_cpp", [], usage=USAGE, timings=ZERO_TIMINGS),
+        _chunk("llama_cpp", [_choice({}, "stop", logprobs=False)]),
+        _chunk("llama_cpp", [], usage=LS_USAGE, timings=ZERO_TIMINGS),
     ],
     # llama-cpp-python: role-only delta, no usage at all (stream_options is not supported).
     "llama_cpp_python": [
@@ -171,6 +176,9 @@ def test_streamed_chat_without_include_usage_has_no_usage(sim: RunningSimulator)
     chunks = _chunks(response)
     assert [c for c in chunks if "usage" in c] == []
     assert len(chunks) == len(STREAMS[sim.type]) - 1
+    # llama-server's timings move to the finish chunk, then the last one.
+    assert [c.get("timings") for c in chunks] == [None] * (len(chunks) - 1) + [
+        ZERO_TIMINGS if sim.type == "llama_cpp" else None]
 
 
 @pytest.mark.parametrize("sim", ["vllm"], indirect=True)
@@ -204,7 +212,7 @@ def test_chat_completion(sim: RunningSimulator) -> None:
         choice["logprobs"] = None
     choice["finish_reason"] = "stop"
     expected: dict[str, Any] = {"object": "chat.completion", "created": TIMESTAMP, "model": model,
-                                "choices": [choice], "usage": USAGE}
+                                "choices": [choice], "usage": LS_USAGE if sim.type == "llama_cpp" else USAGE}
     fingerprint = {"openai": "fp_sim", "llama_cpp": "b6100-sim", "ollama": "fp_ollama"}.get(sim.type)
     if fingerprint:
         expected["system_fingerprint"] = fingerprint
@@ -264,12 +272,16 @@ ERRORS: dict[str, dict[str, tuple[int, Any]]] = {
         "stream_options": (400, {"error": {"message": "Stream options can only be defined when `stream=True`.",
                                            "type": "invalid_request_error", "param": None, "code": None}}),
     },
+    # llama-server serves top_p 3 and stream_options without stream (test_llama_cpp_serves_...);
+    # its hard limits are 400s (tools/server/server-schema.cpp).
     "llama_cpp": {
-        "top_p": (400, {"error": {"code": 400, "message": "'top_p' must be between 0 and 1, got 3",
-                                  "type": "invalid_request_error"}}),
-        "stream_options": (400, {"error": {"code": 400,
-                                           "message": "Stream options can only be defined when `stream=True`.",
-                                           "type": "invalid_request_error"}}),
+        "n_zero": (400, {"error": {"code": 400, "message": "Field 'n': Value must be between 1 <= value <= 4, but got 0",
+                                   "type": "invalid_request_error"}}),
+        "max_tokens_minus_2": (400, {"error": {
+            "code": 400, "message": "Field 'max_tokens': Value must be between -1 <= value <= 2147483647, but got -2",
+            "type": "invalid_request_error"}}),
+        "role_without_content": (400, {"error": {"code": 400, "message": "All non-assistant messages must contain "
+                                                 "'content'", "type": "invalid_request_error"}}),
     },
     "llama_cpp_python": {
         # llama-cpp-python 0.3.36: validation errors wrapped as 500 internal_server_error (docs/llama-cpp.md).
@@ -281,6 +293,9 @@ ERRORS: dict[str, dict[str, tuple[int, Any]]] = {
     },
 }
 REQUESTS = {
+    "n_zero": chat_request("{model}", n=0),
+    "max_tokens_minus_2": chat_request("{model}", max_tokens=-2),
+    "role_without_content": {"model": "{model}", "messages": [{"role": "wizard"}]},
     "unknown": chat_request("nope"),
     "top_p": chat_request("{model}", top_p=3),
     "stream_options": chat_request("{model}", stream_options={"include_usage": True}),
@@ -300,6 +315,89 @@ def test_error_bodies(sim: RunningSimulator, case: str) -> None:
     assert response.headers["content-type"] == "application/json"
 
 
+@pytest.mark.parametrize("sim", ["llama_cpp"], indirect=True)
+@pytest.mark.parametrize(
+    ("fields", "completion_tokens"),
+    [
+        ({"messages": [{"role": "wizard", "content": "a b c"}]}, 3),
+        ({"top_p": 3}, 3),
+        ({"temperature": -0.5}, 3),
+        ({"temperature": 2.5}, 3),
+        ({"max_tokens": 0}, 1),  # n_predict 0 still samples one token, as llama-server does
+        ({"max_tokens": -1}, 3),  # -1: unlimited, until EOS
+        ({"stream_options": {"include_usage": True}}, 3),
+        ({"stream": False, "stream_options": {"include_usage": True}}, 3),
+    ],
+    ids=["wizard-role", "top-p-3", "temperature-below-0", "temperature-above-2", "max-tokens-0", "max-tokens-minus-1",
+         "stream-options-without-stream", "stream-options-with-stream-false"],
+)
+def test_llama_cpp_serves_what_llama_server_serves(sim: RunningSimulator, fields: dict[str, Any],
+                                                   completion_tokens: int) -> None:
+    # Contract-invalid requests the real llama-server answers with a normal completion (the known
+    # deviations of the llama_cpp spec); the simulator's natural answer here is 3 tokens.
+    with _client(sim) as client:
+        response = client.post("/v1/chat/completions", json={**chat_request("m.gguf"), **fields})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["object"], body["usage"]["completion_tokens"]) == ("chat.completion", completion_tokens)
+
+
+@pytest.mark.parametrize(("sim", "kind"), [("llama_cpp", "chat"), ("llama_cpp", "completion"),
+                                          ("llama_cpp_python", "chat"), ("llama_cpp_python", "completion")],
+                         indirect=["sim"])
+def test_a_prompt_filling_the_context_window_is_rejected(sim: RunningSimulator, kind: str) -> None:
+    # Both real servers reject prompt_tokens >= n_ctx (2048, as the engines run); 2047 still fits.
+    words = ["w"] * 2048
+    path = "/v1/chat/completions" if kind == "chat" else "/v1/completions"
+
+    def body(n: int) -> dict[str, Any]:
+        text = " ".join(words[:n])
+        if kind == "chat":
+            return {"model": "m.gguf", "messages": [{"role": "user", "content": text}], "max_tokens": 1}
+        return {"model": "m.gguf", "prompt": text, "max_tokens": 1}
+
+    with _client(sim) as client:
+        fits = client.post(path, json=body(2047))
+        too_long = client.post(path, json=body(2048))
+    assert (fits.status_code, fits.json()["usage"]["completion_tokens"]) == (200, 1)
+    assert too_long.headers["content-type"] == "application/json"
+    if sim.type == "llama_cpp":
+        expected: Any = {"error": {"code": 400, "message": "request (2048 tokens) exceeds the available context size "
+                                   "(2048 tokens), try increasing it", "type": "exceed_context_size_error",
+                                   "n_prompt_tokens": 2048, "n_ctx": 2048}}
+    elif kind == "chat":
+        expected = {"error": {"message": "This model's maximum context length is 2048 tokens. However, you requested "
+                              "2049 tokens (2048 in the messages, 1 in the completion). Please reduce the length of "
+                              "the messages or completion.", "type": "invalid_request_error", "param": "messages",
+                              "code": "context_length_exceeded"}}
+    else:
+        expected = {"error": {"message": "This model's maximum context length is 2048 tokens, however you requested "
+                              "2049 tokens (2048 in your prompt; 1 for the completion). Please reduce your prompt; or "
+                              "completion length.", "type": "invalid_request_error", "param": "messages",
+                              "code": "context_length_exceeded"}}
+    assert (too_long.status_code, too_long.json()) == (400, expected)
+
+
+@pytest.mark.parametrize(("ctx_size", "statuses"), [(5, (200, 400)), (0, (200, 200))], ids=["5", "none"])
+def test_the_context_window_is_configurable(simulator_factory: Any, ctx_size: int, statuses: tuple[int, int]) -> None:
+    sim = simulator_factory("llama_cpp", models=["m.gguf"], ctx_size=ctx_size, **FAST)
+    with _client(sim) as client:
+        answers = tuple(client.post("/v1/completions", json={"prompt": " ".join(["w"] * n), "max_tokens": 1})
+                        for n in (4, 5))
+    assert tuple(a.status_code for a in answers) == statuses
+    with _client(sim) as client:
+        assert client.get("/v1/models").json()["data"][0]["meta"]["n_ctx"] == (ctx_size or 4096)
+
+
+def test_only_the_llama_types_have_a_context_window() -> None:
+    assert {t: SimulatorConfig(type=t).context_window for t in ("llama_cpp", "llama_cpp_python", "vllm", "ollama")} == {
+        "llama_cpp": 2048, "llama_cpp_python": 2048, "vllm": 0, "ollama": 0}
+    with pytest.raises(ConfigError, match=r"^ctx_size: the vllm simulator has no context window"):
+        SimulatorConfig(type="vllm", ctx_size=100)
+    with pytest.raises(ConfigError, match=r"^ctx_size: must be an integer >= 0 or null \(got -1\)$"):
+        SimulatorConfig(type="llama_cpp", ctx_size=-1)
+
+
 @pytest.mark.parametrize("sim", ["llama_cpp", "llama_cpp_python"], indirect=True)
 def test_one_model_servers_ignore_the_requested_model(sim: RunningSimulator) -> None:
     with _client(sim) as client:
@@ -313,6 +411,10 @@ def test_one_model_servers_ignore_the_requested_model(sim: RunningSimulator) -> 
     [
         ("vllm", 400, {"error": {"message": "request body is not valid JSON: Expecting value: line 1 column 1 (char 0)",
                                  "type": "BadRequestError", "param": None, "code": 400}}),
+        # llama-server: json::parse throws outside its checks, ex_wrapper answers 500 server_error.
+        ("llama_cpp", 500, {"error": {"code": 500, "message": "[json.exception.parse_error.101] parse error at line 1, "
+                                      "column 1: syntax error while parsing value - unexpected end of input; "
+                                      "expected '[', '{', or a literal", "type": "server_error"}}),
     ],
     indirect=["sim"],
 )
