@@ -162,18 +162,39 @@ def _text(events: list[dict[str, Any]]) -> str:
     )
 
 
-def test_primary_dying_mid_stream_is_continued_by_the_next_in_chain(
+def test_primary_dying_before_its_first_token_is_replaced_by_the_next_in_chain(
     gateway: RunningGateway, sims: dict[str, RunningSimulator]
 ) -> None:
-    sims["primary"].control(disconnect_after_chunks=2)
+    # Headers and the role-only chunk sent, then the connection drops: nothing has reached the
+    # client yet, so LiteLLM's mid-stream fallback starts the next deployment of the chain.
+    sims["primary"].control(disconnect_after_chunks=0)
     status, events, raw, _ = _stream(gateway, "primary")
     assert status == 200
     assert raw.rstrip().endswith("data: [DONE]"), raw
     assert not any("error" in event for event in events), raw
     assert _text(events), "no content reached the client"
-    counts = _counts(sims)
-    assert counts["second"] == 1, counts
-    assert counts["third"] == 0
+    assert _counts(sims) == {"primary": 1, "second": 1, "third": 0, "solo": 0}
+
+
+def test_primary_dying_after_streaming_content_ends_the_stream_with_an_error(
+    gateway: RunningGateway, sims: dict[str, RunningSimulator]
+) -> None:
+    # Two content chunks reach the client (the stall lets the gateway pass them on first), then
+    # the connection drops. LiteLLM 1.106.2 does NOT fall back once content was sent (router.py,
+    # stream_with_fallbacks: generated content -> re-raise): the client keeps what it got and the
+    # stream ends with an error event, never [DONE] — a truncated answer is never passed off as whole.
+    sims["primary"].control(stall_after_chunks=2, stall_s=0.3, disconnect_after_chunks=2)
+    status, events, raw, _ = _stream(gateway, "primary")
+    assert status == 200
+    content = [event for event in events if "error" not in event and _text([event])]
+    errors = [event["error"] for event in events if "error" in event]
+    assert len(content) == 2, raw
+    assert [(e["code"], e["message"].split(" - ")[0]) for e in errors] == [
+        ("500", "litellm.APIConnectionError: APIConnectionError: Hosted_vllmException")
+    ], raw
+    assert "Response payload is not completed" in errors[0]["message"]
+    assert "data: [DONE]" not in raw
+    assert _counts(sims) == {"primary": 1, "second": 0, "third": 0, "solo": 0}
 
 
 def test_exhausted_chain_is_a_clear_error_not_a_hang(
