@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from generator.gateway_process import MIN_KEY_LENGTH
+from generator.gateway_process import MIN_KEY_LENGTH, UPSTREAM_KEEPALIVE_S
 from generator.load import Sources
 from generator.observability_models import ObservabilityConfig, ServiceResources, settings_of
 
@@ -157,7 +157,8 @@ def _gateway(sources: Sources, settings: ObservabilityConfig, prefix: str, with_
         f"WorkingDirectory={config_dir}\n"
         f"# {server.master_key_env}=sk-... (and the cache password) live here; the operator writes it, mode 0600.\n"
         f"EnvironmentFile={settings.deploy.environment_file}\n"
-        "Environment=LITELLM_LOCAL_MODEL_COST_MAP=True PYTHONUNBUFFERED=1\n"
+        "Environment=LITELLM_LOCAL_MODEL_COST_MAP=True PYTHONUNBUFFERED=1 "
+        f"AIOHTTP_KEEPALIVE_TIMEOUT={UPSTREAM_KEEPALIVE_S}\n"
         f"{_key_guard(server.master_key_env)}"
         f"ExecStart={litellm} --config {config_dir / 'litellm-unified.yaml'} --host {server.host} "
         f"--port {server.port} --num_workers {server.workers} --telemetry False\n"

@@ -62,8 +62,18 @@ def log_tail(path: Path, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+# How long LiteLLM keeps an idle connection to a provider. Its default (120 s) outlives the
+# providers' own idle limit: uvicorn (vLLM, llama-cpp-python) and llama-server's cpp-httplib
+# close an idle keep-alive connection after 5 s, so a request sent around that moment reuses a
+# connection the provider is closing and fails with 500 "Connection error" (seen through the
+# gateway to llama-server: aiohttp "Cannot write to closing transport"). Closing first, on our
+# side, removes the race; an operator's own AIOHTTP_KEEPALIVE_TIMEOUT wins.
+UPSTREAM_KEEPALIVE_S = 4
+
+
 def child_environment(key_env: str, key: str) -> dict[str, str]:
     env = dict(os.environ)
+    env.setdefault("AIOHTTP_KEEPALIVE_TIMEOUT", str(UPSTREAM_KEEPALIVE_S))
     env[key_env] = key
     # LiteLLM's own boot check reads LITELLM_MASTER_KEY; give it the same key (in memory only).
     env["LITELLM_MASTER_KEY"] = key

@@ -91,6 +91,8 @@ def test_gateway_unit_runs_litellm_with_the_key_from_the_environment_file(make_c
     assert f"ExecStart={Path(sys.executable).parent / 'litellm'} --config {config_dir / 'litellm-unified.yaml'} " \
            "--host 127.0.0.1 --port 4555 --num_workers 2 --telemetry False" in lines
     assert "EnvironmentFile=/etc/llm/gw.env" in lines
+    # Idle upstream connections closed before the providers' own 5 s limit (gateway_process.py).
+    assert "Environment=LITELLM_LOCAL_MODEL_COST_MAP=True PYTHONUNBUFFERED=1 AIOHTTP_KEEPALIVE_TIMEOUT=4" in lines
     assert ("ExecStartPre=/bin/sh -c 'case \"$${GW_KEY}\" in sk-?????????????????*) ;; *) echo \"GW_KEY is missing "
             "or weak (want sk- and at least 20 characters) in the EnvironmentFile\" >&2; exit 1;; esac'") in lines
     ordering = [line for line in lines if line.startswith(("After", "Wants"))]
