@@ -33,7 +33,22 @@ from contracts.streaming import (
 from contracts.violation import Violation
 from generator.errors import UsageError
 
-__all__ = ["CHECKS", "Check", "KnownDeviation", "Probe", "SuiteReport", "Target", "checks_for", "discover_model", "known_deviations", "open_probe", "run_suite"]
+__all__ = [
+    "CHECKS",
+    "Check",
+    "KnownDeviation",
+    "Observation",
+    "Probe",
+    "SuiteReport",
+    "Target",
+    "checks_for",
+    "discover_model",
+    "excuses",
+    "find_deviation",
+    "known_deviations",
+    "open_probe",
+    "run_suite",
+]
 
 MAX_TOKENS = 3  # small: a contract run exercises the protocol, not the model
 PROMPT = "Say hello in three words."
@@ -628,7 +643,11 @@ def checks_for(provider_type: str) -> list[Check]:
 
 def _client(target: Target, timeout: float) -> httpx.Client:
     headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-    return httpx.Client(base_url=target.base_url, headers=headers, timeout=timeout)
+    # A new connection per request: keep-alive is not part of any contract, and llama-server
+    # closes the connection after every streamed answer without saying so, so reusing one could
+    # fail a check on a request sent into a closing connection ("Connection reset by peer").
+    return httpx.Client(base_url=target.base_url, headers=headers, timeout=timeout,
+                        limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def discover_model(target: Target, client: httpx.Client) -> str:
@@ -664,33 +683,77 @@ def known_deviations(provider_type: str) -> list[dict[str, Any]]:
     return list(load_spec(provider_type).get("x-known-deviations", []))
 
 
-def _matches(probe: Probe, check: str, violation: Violation, deviation: dict[str, Any]) -> bool:
-    """Whether ``violation`` is exactly the recorded deviation: same place, same observed behaviour."""
+@dataclass(frozen=True)
+class Observation:
+    """The answer behind a violation: what a deviation's ``match`` is compared with."""
+
+    status: int
+    content_type: str
+    content: bytes
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> Observation:
+        return cls(response.status_code, response.headers.get("content-type", ""), response.content)
+
+
+def _observed_as(match: dict[str, Any], schemas: SpecSchemas, observation: Observation | None) -> bool:
+    """``{status, body: SCHEMA}``: that status and a JSON body valid against the spec's SCHEMA;
+    ``{status, text}``: that status and exactly that text/plain body. Nothing looser."""
+    if observation is None or observation.status != match["status"]:
+        return False
+    if "text" in match:
+        return observation.content_type.startswith("text/plain") and observation.content == match["text"].encode()
+    try:
+        document = json.loads(observation.content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return not schemas.errors(match["body"], document)
+
+
+def excuses(
+    deviation: dict[str, Any],
+    schemas: SpecSchemas,
+    *,
+    check: str,
+    violation: Violation,
+    case: str,
+    observation: Observation | None,
+) -> bool:
+    """Whether ``deviation`` is exactly ``violation``: same check, rule, endpoint and case (the
+    violation's ``expected``, without the request a fuzzed finding names), and the same observed
+    behaviour (``match``: an exact ``actual``, or the answer's status and body)."""
     where = (deviation["check"], deviation["rule"], deviation["endpoint"], deviation["case"])
-    if where != (check, violation.rule, violation.endpoint, violation.expected):
+    if where != (check, violation.rule, violation.endpoint, case):
         return False
     match = deviation["match"]
     if "actual" in match:
         return bool(match["actual"] == violation.actual)
-    response = probe.observed.get(violation)
-    if response is None or response.status_code != match["status"]:
-        return False
-    if "text" in match:
-        return bool(response.text == match["text"] and response.headers.get("content-type", "").startswith("text/plain"))
-    document = _json(response)
-    return document is not None and not probe.schemas.errors(match["body"], document)
+    return _observed_as(match, schemas, observation)
+
+
+def find_deviation(
+    provider_type: str, *, check: str, violation: Violation, case: str, observation: Observation | None
+) -> KnownDeviation | None:
+    """The type's recorded deviation that excuses ``violation``, if one does."""
+    schemas = spec_schemas(provider_type)
+    for deviation in known_deviations(provider_type):
+        if excuses(deviation, schemas, check=check, violation=violation, case=case, observation=observation):
+            return KnownDeviation(violation, deviation["server"], deviation["why"], deviation["evidence"])
+    return None
 
 
 def _classify(probe: Probe, check: str, found: list[Violation]) -> CheckOutcome:
-    deviations = known_deviations(probe.type)
     violations: list[Violation] = []
     known: list[KnownDeviation] = []
     for violation in sorted(set(found)):
-        deviation = next((d for d in deviations if _matches(probe, check, violation, d)), None)
+        response = probe.observed.get(violation)
+        observation = Observation.of(response) if response is not None else None
+        deviation = find_deviation(probe.type, check=check, violation=violation, case=violation.expected,
+                                   observation=observation)
         if deviation is None:
             violations.append(violation)
         else:
-            known.append(KnownDeviation(violation, deviation["server"], deviation["why"], deviation["evidence"]))
+            known.append(deviation)
     return CheckOutcome(check, violations, known)
 
 

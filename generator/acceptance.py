@@ -54,6 +54,9 @@ def accepted_keys() -> dict[str, set[str]]:
     params = set(GenericLiteLLMParams.model_fields) | set(LiteLLM_Params.model_fields)
     if hasattr(litellm.utils, "get_deployment_order"):
         params.add("order")  # read by the router's order filter, not declared in the params model
+    # The router passes a deployment's litellm_params on to litellm.completion() as keyword
+    # arguments, so its parameters are read too (extra_headers, used for llama-server).
+    params |= set(inspect.signature(litellm.completion).parameters) - {"kwargs", "args"}
     litellm_settings = set(re.findall(r'key == "(\w+)"', load_config))
     litellm_settings |= {name for name in dir(litellm) if not name.startswith("_")}
     return {

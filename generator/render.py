@@ -77,6 +77,7 @@ def _catch_all_entry(sources: Sources, provider_name: str) -> dict[str, Any]:
     key = provider_type.api_key(provider)
     if key is not None:
         params["api_key"] = key
+    params.update(provider_type.extra_params)
     params["timeout"] = sources.gateway.reliability.timeout
     params["stream_timeout"] = sources.gateway.reliability.stream_timeout
     return {"model_name": "*", "litellm_params": params, "model_info": {"id": f"*@{provider_name}/*", "mode": "chat"}}

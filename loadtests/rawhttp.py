@@ -9,6 +9,7 @@ transfer encoding, body read line by line as soon as each line is complete.
 
 from __future__ import annotations
 
+import select
 import socket
 
 __all__ = ["ChunkedDecoder", "HTTPConnectionLost", "RawConnection", "RawResponse"]
@@ -168,8 +169,20 @@ class RawConnection:
         self.sock = sock
         return sock
 
+    def _closed_by_server(self) -> bool:
+        """Whether the idle pooled socket already has the server's close (EOF) waiting.
+
+        llama-server closes the connection after every streamed answer without saying so
+        (no ``Connection: close``): checked here, a fresh connection is made up front instead
+        of sending into a dead one and retrying after the failure."""
+        assert self.sock is not None
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return bool(readable)
+
     def request(self, data: bytes) -> RawResponse:
         """Send one complete request (head + body) and read the response head."""
+        if self.sock is not None and self._closed_by_server():
+            self.close()
         reused = self.sock is not None
         sock = self.sock or self._connect()
         try:

@@ -36,6 +36,12 @@ __all__ = ["BACKLOG", "SimulatorServer", "serve"]
 BACKLOG = 4096
 _SERVER_HEADER = {"vllm": "uvicorn", "llama_cpp_python": "uvicorn", "llama_cpp": "llama.cpp", "ollama": "",
                   "openai": "sim-openai"}
+# cpp-httplib (llama-server) announces its keep-alive limits on every answer...
+_KEEP_ALIVE_HEADER = {"llama_cpp": "timeout=5, max=100"}
+# ...yet llama-server closes the connection right after every streamed answer, without
+# `connection: close` (observed on the real server, tests/contract/test_engine_keepalive.py).
+# Clients that pool connections (LiteLLM's aiohttp) must not count on reusing it.
+_CLOSES_AFTER_STREAM = frozenset({"llama_cpp"})
 
 
 class _ResetProtocol(asyncio.Protocol):
@@ -235,6 +241,9 @@ class SimulatorServer:
         server = _SERVER_HEADER[self.config.type]
         if server:
             headers["server"] = server
+        keep_alive = _KEEP_ALIVE_HEADER.get(self.config.type)
+        if keep_alive:
+            headers["keep-alive"] = keep_alive
         return headers
 
     def _reply(self, request: Request, reply: Reply, extra: dict[str, str] | None = None) -> None:
@@ -292,6 +301,8 @@ class SimulatorServer:
             "ttft_ms": None, "chunk_gaps_ms": [_ms(g) for g in gen.schedule.gaps_s], "e2e_ms": None,
             "max_lateness_ms": 0.0, "finish_reason": gen.finish_reasons[0], "completed": False, "fault": None,
             "arrival_unix": round(time.time(), 6),
+            # How the client used the connection: its n-th request there, and whether it asked to keep it.
+            "connection_request": request.connection_request, "keep_alive": request.keep_alive,
         }
         self.in_flight += 1
         try:
@@ -394,6 +405,8 @@ class SimulatorServer:
                         return
                     shift += stalled
             entry["completed"] = True
+            if self.config.type in _CLOSES_AFTER_STREAM:
+                request.abort()  # everything is written: the close only ends the connection
         except ConnectionError as exc:  # the client went away mid-stream
             entry.update(fault=entry["fault"] or "client_disconnected", error=type(exc).__name__)
         finally:

@@ -46,11 +46,15 @@ def _reason(status: int) -> str:
 class Request:
     """One parsed request, and the means to answer it on its connection."""
 
-    __slots__ = ("_protocol", "body", "headers", "keep_alive", "method", "path", "query", "started")
+    __slots__ = ("_protocol", "body", "connection_request", "headers", "keep_alive", "method", "path", "query",
+                 "started")
 
     def __init__(self, protocol: HttpProtocol, method: str, target: str, headers: dict[str, str], body: bytes,
                  keep_alive: bool) -> None:
         self._protocol = protocol
+        # 1 for the first request on its connection, 2 for the next...: whether clients reuse connections.
+        protocol.requests += 1
+        self.connection_request = protocol.requests
         self.method = method
         path, _, query = target.partition("?")
         self.path = unquote(path)
@@ -117,6 +121,7 @@ class HttpProtocol(asyncio.Protocol):
         self._busy = False
         self._continued = False
         self.closed = False
+        self.requests = 0  # requests parsed on this connection
 
     # --- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

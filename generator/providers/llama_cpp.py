@@ -20,4 +20,10 @@ PROVIDER_TYPE = ProviderType(
     api_base_suffix="/v1",
     placeholder_api_key=PLACEHOLDER_API_KEY,
     serves_any_model=True,
+    # llama-server closes the connection after every streamed response while announcing
+    # "Keep-Alive: timeout=5, max=100" (observed on the real server: docs/llama-cpp.md). LiteLLM's
+    # aiohttp pool then sometimes hands the next request that dying connection: 500 "Connection
+    # error" (~1 request in 250 back to back). Asking for "Connection: close" makes aiohttp open
+    # a fresh connection per request (what llama-server forces for streams anyway).
+    extra_params={"extra_headers": {"Connection": "close"}},
 )

@@ -176,3 +176,26 @@ def test_streaming_through_the_gateway_passes_the_litellm_contract(gateway: Runn
     result = gateway.cli("contract", "--target", f"litellm={gateway.url}", "--model",
                          "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _connection_use(sim: RunningSimulator) -> list[tuple[int, bool]]:
+    """(n-th request on its connection, client asked to keep it) for each request the simulator saw."""
+    return [(r["connection_request"], r["keep_alive"]) for r in sim.stats()["recent"]]
+
+
+def test_llama_server_gets_a_fresh_connection_for_every_request(
+    gateway: RunningGateway, sims: dict[str, RunningSimulator]
+) -> None:
+    # llama-server closes the connection after every streamed answer without saying so; a pooled
+    # connection reused at that moment fails with 500 "Connection error" (docs/llama-cpp.md). The
+    # generated llama_cpp deployments ask for "Connection: close": LiteLLM never reuses one.
+    for stream in (True, False, True, False, True, False):
+        response = gateway.chat("llama-cpp-native", stream=stream)
+        assert response.status_code == 200, response.text
+    assert _connection_use(sims["llama_cpp_native"]) == [(1, False)] * 6
+    # The other providers keep their connections (the proof that reuse is observable at all).
+    for _ in range(6):
+        assert gateway.chat("qwen-coder-vllm").status_code == 200
+    vllm_use = _connection_use(sims["vllm-qwen"])
+    assert len(vllm_use) == 6 and all(keep for _, keep in vllm_use), vllm_use
+    assert max(n for n, _ in vllm_use) > 1, vllm_use

@@ -78,7 +78,7 @@ def _engine(engines: dict[EngineKind, EngineServer], kind: EngineKind) -> Engine
 
 def result_of(records: list[Any]) -> list[str]:
     """The failed records, for the assertion message (a flake once seen in a full run: 15 of 16)."""
-    return [str(r) for r in records if not getattr(r, "ok", True)][:3]
+    return [f"{r.error_class}: {r.error}" for r in records if not r.ok][:3]
 
 
 def loadtest(gateway: RunningGateway, group: str, report_path: Path, *, stream: bool) -> tuple[dict[str, Any], list[Any]]:

@@ -88,7 +88,8 @@ def test_8_llama_cpp_gets_a_placeholder_key(config_dir: Path) -> None:
     assert result.config is not None
     native = [e["litellm_params"] for e in result.config["model_list"] if e["model_name"] == "llama-cpp-native"]
     assert native == [{"model": "openai/llama-cpp-native", "api_base": "http://127.0.0.1:8080/v1",
-                       "api_key": "sk-no-key-required", "timeout": 30, "stream_timeout": 120}]
+                       "api_key": "sk-no-key-required", "extra_headers": {"Connection": "close"},
+                       "timeout": 30, "stream_timeout": 120}]
 
 
 def test_9_regex_patterns_are_resolved_because_litellm_cannot_route_on_them(config_dir: Path) -> None:
