@@ -3,7 +3,9 @@
 ``python -m loadtests.exact_server --port P --ttft-ms 120 --gap-ms 30 --tokens-per-chunk 2
 --chunks 10``: headers and a role-only chunk at once, the first content chunk ``ttft`` after the
 request arrived, then one chunk every ``gap`` (absolute deadlines, so no drift), a usage chunk,
-``[DONE]``. Zero timings make it a zero-latency server for rate tests. Raw asyncio, TCP_NODELAY,
+``[DONE]``. The first content chunk is written within microseconds of its deadline while at most
+32 streams are open (``PRECISE_UNTIL_STREAMS``), the others within a millisecond. Zero timings
+make it a zero-latency server for rate tests. Raw asyncio, TCP_NODELAY,
 a large listen backlog, HTTP/1.1 keep-alive with chunked encoding. Prints its port when ready.
 
 Its truth: for every request carrying an ``x-request-id``, the wall-clock time (ns) at which the
@@ -32,9 +34,31 @@ def _event(obj: dict[str, object]) -> bytes:
 
 
 FIRST_WRITES: dict[str, int] = {}
+# asyncio sleeps in whole milliseconds (the selector rounds its timeout UP), so a deadline is met
+# 0-1 ms late, by an amount that depends on how the streams' deadlines fall against each other:
+# run-to-run differences of ~1 ms in every client's median TTFT. The FIRST content chunk (what TTFT
+# measures) is therefore timed exactly: sleep to 2 ms before its deadline, then yield to the loop
+# until it is due (other streams keep being served). That costs up to 2 ms of CPU per request, so
+# only while few streams are open; beyond that the server falls back to plain sleeps.
+PRECISE_UNTIL_STREAMS = 32
+PRECISE_LEAD_S = 0.002
+OPEN_STREAMS = 0
+
+
+async def _until(loop: asyncio.AbstractEventLoop, due: float, precise: bool) -> None:
+    delay = due - loop.time()
+    if not precise:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return
+    if delay > PRECISE_LEAD_S:
+        await asyncio.sleep(delay - PRECISE_LEAD_S)
+    while loop.time() < due:
+        await asyncio.sleep(0)
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, args: argparse.Namespace) -> None:
+    global OPEN_STREAMS
     sock = writer.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -74,14 +98,16 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ar
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
                          + _event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}))
             await writer.drain()
-            for i in range(args.chunks):
-                due = arrived + (args.ttft_ms + i * args.gap_ms) / 1000
-                delay = due - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                writer.write(_event({**base, "choices": [{"index": 0, "delta": {"content": words}}]}))
-                if i == 0 and request_id:
-                    FIRST_WRITES[request_id] = time.time_ns()
+            OPEN_STREAMS += 1
+            try:
+                for i in range(args.chunks):
+                    due = arrived + (args.ttft_ms + i * args.gap_ms) / 1000
+                    await _until(loop, due, precise=i == 0 and OPEN_STREAMS <= PRECISE_UNTIL_STREAMS)
+                    writer.write(_event({**base, "choices": [{"index": 0, "delta": {"content": words}}]}))
+                    if i == 0 and request_id:
+                        FIRST_WRITES[request_id] = time.time_ns()
+            finally:
+                OPEN_STREAMS -= 1
             n = args.chunks * args.tokens_per_chunk
             writer.write(_event({**base, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": n,
                                                                   "total_tokens": n + 1}})
