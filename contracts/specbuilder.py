@@ -714,6 +714,15 @@ def build_vllm() -> Schema:
     return document("vLLM OpenAI-compatible server", "vLLM's /v1 surface and /health.", paths, schemas)
 
 
+
+def _ls_server_error(message_pattern: str) -> Schema:
+    """llama-server's 500 error body (`server_error`) with a message matching ``message_pattern``."""
+    error = obj(
+        {"code": {"const": 500}, "message": {"type": "string", "pattern": message_pattern}, "type": {"const": "server_error"}},
+        closed=True,
+    )
+    return obj({"error": error}, closed=True)
+
 def build_llama_cpp() -> Schema:
     timings = obj(
         {
@@ -761,33 +770,9 @@ def build_llama_cpp() -> Schema:
             closed=True,
         ),
         # ex_wrapper's 500 for a body json::parse rejects (a known deviation, below).
-        "JsonParseError": obj(
-            {
-                "error": obj(
-                    {
-                        "code": {"const": 500},
-                        "message": {"type": "string", "pattern": "^\\[json\\.exception\\.parse_error\\.[0-9]+\\] "},
-                        "type": {"const": "server_error"},
-                    },
-                    closed=True,
-                )
-            },
-            closed=True,
-        ),
+        "JsonParseError": _ls_server_error("^\\[json\\.exception\\.parse_error\\.[0-9]+\\] "),
         # common_chat_msgs_parse_oaicompat's 500 for a message without a (string) role (a known deviation).
-        "MessageParseError": obj(
-            {
-                "error": obj(
-                    {
-                        "code": {"const": 500},
-                        "message": {"type": "string", "pattern": "^Failed to parse messages: "},
-                        "type": {"const": "server_error"},
-                    },
-                    closed=True,
-                )
-            },
-            closed=True,
-        ),
+        "MessageParseError": _ls_server_error("^Failed to parse messages: "),
         "Health": obj({"status": {"const": "ok"}}, closed=True),
         "NativeCompletionRequest": obj(
             {"prompt": {"anyOf": [STR, {"type": "array", "minItems": 1}]}},
