@@ -88,8 +88,7 @@ def free_port(host: str = "127.0.0.1") -> int:
                     continue
             if not _bindable(host, port):
                 continue
-            reservation.write_bytes(b"")
-            os.utime(reservation, (now, now))
+            reservation.write_bytes(b"")  # its mtime is the reservation's start
             _prune(directory, now)
             return port
     return _kernel_port(host)

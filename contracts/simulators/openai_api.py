@@ -229,14 +229,13 @@ def _check_messages(body: dict[str, Any], flavor: Flavor, tolerated: Tolerated) 
 def _check_llama_server_messages(messages: list[Any], tolerated: Tolerated) -> None:
     """oaicompat_chat_params_parse (tools/server/server-common.cpp): content is checked, the role is not."""
     for message in messages:
-        role = message.get("role") if isinstance(message, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        if role == "assistant" and isinstance(message, dict) and "content" not in message:
+        if not isinstance(message, dict) or ("content" not in message and message.get("role") != "assistant"):
+            raise _Invalid("missing-field", "All non-assistant messages must contain 'content'")
+        if "content" not in message:
             if "tool_calls" not in message:
                 raise _Invalid("missing-field", "Assistant message must contain either 'content' or 'tool_calls'!")
             continue
-        if not isinstance(message, dict) or "content" not in message:
-            raise _Invalid("missing-field", "All non-assistant messages must contain 'content'")
+        content = message["content"]
         if content is not None and not isinstance(content, str | list):
             raise _Invalid("missing-field", "Expected 'content' to be a string or an array")
     for message in messages:

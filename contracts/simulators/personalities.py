@@ -39,6 +39,13 @@ class Personality:
     # "503" (answers 503 with a body), "wait" (answers, requests wait for the load).
     loading: str
     health_paths: tuple[str, ...]
+    # How the real server speaks HTTP: its `server` header ("" = none), the `keep-alive` header
+    # it announces ("" = none), and whether it closes the connection after every streamed answer
+    # without saying so (llama-server does: tests/contract/test_engine_keepalive.py). Pooling
+    # clients such as LiteLLM's aiohttp must not count on reusing such a connection.
+    server_header: str = ""
+    keep_alive_header: str = ""
+    closes_after_stream: bool = False
 
 
 def _openai_routes(flavor: str) -> dict[tuple[str, str], Route]:
@@ -94,7 +101,7 @@ _LCP_ROUTES: dict[tuple[str, str], Route] = {
 }
 
 _PERSONALITIES: dict[str, Personality] = {
-    "openai": Personality("openai", _openai_routes("openai"), loading="503", health_paths=()),
+    "openai": Personality("openai", _openai_routes("openai"), loading="503", health_paths=(), server_header="sim-openai"),
     "vllm": Personality(
         "vllm",
         {
@@ -108,6 +115,7 @@ _PERSONALITIES: dict[str, Personality] = {
         },
         loading="refuse",
         health_paths=("/health", "/ping"),
+        server_header="uvicorn",
     ),
     "llama_cpp": Personality(
         "llama_cpp",
@@ -126,8 +134,12 @@ _PERSONALITIES: dict[str, Personality] = {
         },
         loading="503",
         health_paths=("/health", "/v1/health"),
+        server_header="llama.cpp",
+        keep_alive_header="timeout=5, max=100",  # cpp-httplib's limits
+        closes_after_stream=True,
     ),
-    "llama_cpp_python": Personality("llama_cpp_python", _LCP_ROUTES, loading="refuse", health_paths=()),
+    "llama_cpp_python": Personality("llama_cpp_python", _LCP_ROUTES, loading="refuse", health_paths=(),
+                                    server_header="uvicorn"),
     "ollama": Personality(
         "ollama",
         {

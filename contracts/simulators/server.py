@@ -34,14 +34,6 @@ from contracts.simulators.wire import HttpProtocol, Request
 __all__ = ["BACKLOG", "SimulatorServer", "serve"]
 
 BACKLOG = 4096
-_SERVER_HEADER = {"vllm": "uvicorn", "llama_cpp_python": "uvicorn", "llama_cpp": "llama.cpp", "ollama": "",
-                  "openai": "sim-openai"}
-# cpp-httplib (llama-server) announces its keep-alive limits on every answer...
-_KEEP_ALIVE_HEADER = {"llama_cpp": "timeout=5, max=100"}
-# ...yet llama-server closes the connection right after every streamed answer, without
-# `connection: close` (observed on the real server, tests/contract/test_engine_keepalive.py).
-# Clients that pool connections (LiteLLM's aiohttp) must not count on reusing it.
-_CLOSES_AFTER_STREAM = frozenset({"llama_cpp"})
 
 
 class _ResetProtocol(asyncio.Protocol):
@@ -238,12 +230,10 @@ class SimulatorServer:
 
     def _headers(self, content_type: str) -> dict[str, str]:
         headers = {"content-type": content_type} if content_type else {}
-        server = _SERVER_HEADER[self.config.type]
-        if server:
-            headers["server"] = server
-        keep_alive = _KEEP_ALIVE_HEADER.get(self.config.type)
-        if keep_alive:
-            headers["keep-alive"] = keep_alive
+        if self.personality.server_header:
+            headers["server"] = self.personality.server_header
+        if self.personality.keep_alive_header:
+            headers["keep-alive"] = self.personality.keep_alive_header
         return headers
 
     def _reply(self, request: Request, reply: Reply, extra: dict[str, str] | None = None) -> None:
@@ -405,7 +395,7 @@ class SimulatorServer:
                         return
                     shift += stalled
             entry["completed"] = True
-            if self.config.type in _CLOSES_AFTER_STREAM:
+            if self.personality.closes_after_stream:
                 request.abort()  # everything is written: the close only ends the connection
         except ConnectionError as exc:  # the client went away mid-stream
             entry.update(fault=entry["fault"] or "client_disconnected", error=type(exc).__name__)
