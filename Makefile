@@ -43,7 +43,7 @@ lint: setup
 	@$(MAKE) --no-print-directory check-lint
 
 check-lint:
-	$(VENV)/bin/ruff check generator contracts loadtests tests benchmarks conftest.py
+	$(VENV)/bin/ruff check generator aibackend contracts loadtests tests benchmarks conftest.py
 	$(VENV)/bin/mypy
 	$(VENV)/bin/yamllint -s config/providers.yaml config/model-mappings.yaml config/gateway.yaml contracts/specs
 

@@ -37,6 +37,8 @@ from typing import Any, cast
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from generator.stats import percentile  # noqa: E402  (after the path insert: run as a script)
+
 MODEL = "bench-model"
 
 
@@ -216,11 +218,7 @@ async def _client(port: int, streams: int, tokens: int, ramp_s: float, timeout_s
 
 
 def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
+    return percentile(sorted(values), q) if values else float("nan")
 
 
 def _summarise(result: dict[str, Any], ttft_ms: float, tpot_ms: float, tokens: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ Hypothesis underneath: seeded, few examples, no shrinking, no example database),
 
 A finding the type's spec records in ``x-known-deviations`` (check ``fuzz METHOD PATH (mode)``,
 case = the finding's ``expected`` without the request it names, and the same observed answer)
-is reported as a known deviation, exactly as the suite does (``contracts/suite.py: excuses``).
+is reported as a known deviation, exactly as the suite does (``contracts/suite/deviations.py: excuses``).
 
 ``stream_conformance`` and ``usage_conformance`` are registered with ``@schemathesis.check`` so a
 schemathesis run (``case.call_and_validate()``, the ``st`` CLI with this module imported) applies
@@ -29,8 +29,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case, GenerationMode
 
-from contracts.schemas import spec_schemas
-from contracts.specbuilder import spec_path
+from contracts.schemas import spec_path, spec_schemas
 from contracts.streaming import (
     NdjsonExpectations,
     SseExpectations,
@@ -38,10 +37,15 @@ from contracts.streaming import (
     check_sse_stream,
     check_usage,
 )
-from contracts.suite import CheckOutcome, KnownDeviation, Observation, Target, find_deviation
+from contracts.suite.deviations import KnownDeviation, Observation, find_deviation
+from contracts.suite.probe import Target
+from contracts.suite.runner import CheckOutcome
 from contracts.violation import Violation
 
 __all__ = ["fuzz_target", "stream_conformance", "usage_conformance", "violations_for_response"]
+
+# Servers that answer with one choice whatever `n` asks (llama.cpp runs one sequence per request).
+ONE_CHOICE_ONLY = frozenset({"llama_cpp", "llama_cpp_python"})
 
 AnyCase = Case[Any]
 
@@ -206,7 +210,7 @@ def violations_for_response(
     if isinstance(document, dict) and path.startswith("/v1/") and path != "/v1/models":
         limit = request_body.get("max_tokens") if isinstance(request_body, dict) else None
         n = request_body.get("n") if isinstance(request_body, dict) else None
-        choices = n if isinstance(n, int) and n > 0 and provider_type not in ("llama_cpp", "llama_cpp_python") else 1
+        choices = n if isinstance(n, int) and n > 0 and provider_type not in ONE_CHOICE_ONLY else 1
         found += check_usage(document.get("usage"), endpoint, limit * choices if isinstance(limit, int) else None)
     return found
 
@@ -246,7 +250,7 @@ def _stream_violations(provider_type: str, path: str, body: dict[str, Any], head
     include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True and provider_type != "llama_cpp_python"
     limit = body.get("max_tokens")
     requested_n = body.get("n")
-    n = requested_n if isinstance(requested_n, int) and provider_type not in ("llama_cpp", "llama_cpp_python") else 1
+    n = requested_n if isinstance(requested_n, int) and provider_type not in ONE_CHOICE_ONLY else 1
     sse = SseExpectations(
         kind="chat" if kind == "chat" else "completion",
         include_usage=include_usage,

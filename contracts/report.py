@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from contracts.suite import SuiteReport
+from contracts.suite.runner import SuiteReport
+from generator.atomicfile import write_atomic
 
 __all__ = ["as_json", "as_text", "write_junit"]
 
@@ -94,13 +93,7 @@ def junit_tree(reports: list[SuiteReport]) -> ET.ElementTree[ET.Element]:
 
 
 def write_junit(reports: list[SuiteReport], path: Path) -> None:
-    # Written beside the target and renamed into place: never a half-written file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            junit_tree(reports).write(handle, encoding="utf-8", xml_declaration=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Renamed into place: never a half-written file.
+    root = junit_tree(reports).getroot()
+    assert root is not None
+    write_atomic(path, ET.tostring(root, encoding="utf-8", xml_declaration=True), make_parents=True)

@@ -5,19 +5,22 @@ simulators (whose ``--violate RULE`` breaks exactly that rule). Every rule here 
 check in the suite, a violation mode in the simulators, and a meta-test proving the suite
 fails on that rule when the violation mode is on (table in contracts/README.md).
 
-``applies_to`` names the provider types whose contract includes the rule ("openai" means the
-OpenAI-compatible ``/v1`` surface, which vllm, llama_cpp, llama_cpp_python, openai and
-litellm all serve).
+``applies_to`` names the contract types whose contract includes the rule, by API family as the
+provider registry (``generator/providers/``) declares it: the OpenAI-compatible ``/v1`` surface
+(vllm, llama_cpp, llama_cpp_python, openai and the gateway, litellm) or Ollama's native ``/api``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["OPENAI_LIKE", "RULES", "Rule", "rules_for"]
+from generator.providers import REGISTRY, contract_types, openai_family_contract_types
 
-OPENAI_LIKE = frozenset({"openai", "vllm", "llama_cpp", "llama_cpp_python", "litellm"})
-ALL_TYPES = OPENAI_LIKE | {"ollama"}
+__all__ = ["ALL_TYPES", "OLLAMA_NATIVE", "OPENAI_LIKE", "RULES", "Rule", "rules_for"]
+
+OPENAI_LIKE = openai_family_contract_types()
+OLLAMA_NATIVE = frozenset(t.contract_type for t in REGISTRY.values() if t.contract_type and t.api_family == "ollama")
+ALL_TYPES = frozenset(contract_types())
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,13 @@ RULES: dict[str, Rule] = {
         _rule("error-schema", "every error body matches the type's error schema"),
         _rule("health", "the health endpoint answers as the real server does (vllm: 200 empty; llama_cpp: {status: ok}; ollama: 'Ollama is running')", ALL_TYPES),
         # --- Ollama native (/api) ---------------------------------------------------------
-        _rule("ollama-tags-schema", "GET /api/tags matches the schema (models[].name, model, modified_at, size, digest, details)", frozenset({"ollama"})),
-        _rule("ollama-chat-schema", "non-streaming /api/chat and /api/generate match the schema, durations as integer nanoseconds", frozenset({"ollama"})),
-        _rule("ndjson-content-type", "streams are Content-Type: application/x-ndjson", frozenset({"ollama"})),
-        _rule("ndjson-framing", "one complete JSON object per line", frozenset({"ollama"})),
-        _rule("ndjson-done", "the last line has done=true, done_reason, integer nanosecond durations and eval_count; no line after it", frozenset({"ollama"})),
-        _rule("ollama-error", "errors are {\"error\": \"<string>\"}; unknown model 404 \"model 'x' not found\"; ill-typed fields 400", frozenset({"ollama"})),
-        _rule("ollama-max-tokens", "eval_count never exceeds options.num_predict", frozenset({"ollama"})),
+        _rule("ollama-tags-schema", "GET /api/tags matches the schema (models[].name, model, modified_at, size, digest, details)", OLLAMA_NATIVE),
+        _rule("ollama-chat-schema", "non-streaming /api/chat and /api/generate match the schema, durations as integer nanoseconds", OLLAMA_NATIVE),
+        _rule("ndjson-content-type", "streams are Content-Type: application/x-ndjson", OLLAMA_NATIVE),
+        _rule("ndjson-framing", "one complete JSON object per line", OLLAMA_NATIVE),
+        _rule("ndjson-done", "the last line has done=true, done_reason, integer nanosecond durations and eval_count; no line after it", OLLAMA_NATIVE),
+        _rule("ollama-error", "errors are {\"error\": \"<string>\"}; unknown model 404 \"model 'x' not found\"; ill-typed fields 400", OLLAMA_NATIVE),
+        _rule("ollama-max-tokens", "eval_count never exceeds options.num_predict", OLLAMA_NATIVE),
     ]
 }
 

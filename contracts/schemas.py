@@ -1,17 +1,21 @@
-"""Validate JSON documents against the named component schemas of a provider type's spec."""
+"""The generated specs on disk (``contracts/specs/<type>.yaml``): where each is, loading it, and
+validating JSON documents against its named component schemas."""
 
 from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs in constraints.txt
+import jsonschema
 import yaml
 
-from contracts.specbuilder import PROVIDER_TYPES, spec_path
+from generator.providers import contract_types
 
-__all__ = ["SpecSchemas", "load_spec", "spec_schemas"]
+__all__ = ["SPEC_DIR", "SpecSchemas", "load_spec", "spec_path", "spec_schemas"]
+
+SPEC_DIR = Path(__file__).resolve().parent / "specs"
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -27,9 +31,14 @@ def _is_datetime(value: object) -> bool:
 _FORMATS.checks("date-time")(_is_datetime)
 
 
+def spec_path(provider_type: str) -> Path:
+    """The spec file of a contract type (written by ``python -m contracts.specbuilder``)."""
+    return SPEC_DIR / f"{provider_type}.yaml"
+
+
 @functools.cache
 def load_spec(provider_type: str) -> dict[str, Any]:
-    if provider_type not in PROVIDER_TYPES:
+    if provider_type not in contract_types():
         raise KeyError(provider_type)
     spec: dict[str, Any] = yaml.safe_load(spec_path(provider_type).read_text(encoding="utf-8"))
     return spec

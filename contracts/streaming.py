@@ -2,7 +2,7 @@
 
 Pure functions over a response's raw body bytes and headers, returning ``Violation``s keyed by
 the rule ids of ``contracts/rules.py``: usable from pytest, from the suite
-(``contracts/suite.py``) and, wrapped by ``contracts/fuzz.py``, as schemathesis custom checks.
+(``contracts/suite/``) and, wrapped by ``contracts/fuzz.py``, as schemathesis custom checks.
 Schemathesis' own SSE validation cannot be used: it reads ``data: [DONE]`` as a JSON chunk.
 """
 

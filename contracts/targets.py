@@ -1,22 +1,28 @@
-"""Where the contract suite points: ``TYPE=URL`` strings and a providers.yaml's active providers."""
+"""Where the contract suite points: ``TYPE=URL`` strings and a providers.yaml's active providers.
+
+A providers.yaml is read by the compiler's own loader (``generator.load``: YAML syntax and schema),
+so an invalid one is reported exactly as ``aibackend validate`` reports it: ``ConfigInvalid`` with
+every located diagnostic (file, key path, line, hint). Its types come from the provider registry.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import httpx
-import yaml
 
-from contracts.specbuilder import PROVIDER_TYPES
-from contracts.suite import Target
-from generator.errors import UsageError
+from contracts.suite.probe import Target
+from generator.diagnostics import sort_diagnostics
+from generator.errors import ConfigInvalid, UsageError
+from generator.load import load_providers_file as read_providers
+from generator.models import ProvidersFile
+from generator.providers import GATEWAY_CONTRACT_TYPE, REGISTRY, contract_types
 
-__all__ = ["DEFAULT_KEY_ENV", "api_key_from_env", "parse_target", "targets_from_providers_file"]
+__all__ = ["DEFAULT_KEY_ENV", "api_key_from_env", "load_providers_file", "parse_target", "targets_from_providers_file"]
 
 # The gateway's master key variable (gateway.yaml's default); other types need no key by default.
-DEFAULT_KEY_ENV = {"litellm": "LITELLM_MASTER_KEY"}
+DEFAULT_KEY_ENV = {GATEWAY_CONTRACT_TYPE: "LITELLM_MASTER_KEY"}
 
 
 def parse_target(spec: str, *, model: str | None = None, api_key: str | None = None) -> Target:
@@ -25,8 +31,9 @@ def parse_target(spec: str, *, model: str | None = None, api_key: str | None = N
     provider_type, url = provider_type.strip(), url.strip()
     if not sep or not provider_type or not url:
         raise UsageError(f"--target {spec!r}: expected TYPE=URL", hint="e.g. --target vllm=http://127.0.0.1:8000")
-    if provider_type not in PROVIDER_TYPES:
-        raise UsageError(f"--target {spec!r}: unknown provider type {provider_type!r}", hint=f"use one of: {', '.join(PROVIDER_TYPES)}")
+    known = contract_types()
+    if provider_type not in known:
+        raise UsageError(f"--target {spec!r}: unknown provider type {provider_type!r}", hint=f"use one of: {', '.join(known)}")
     _check_url(url, f"--target {spec!r}")
     return Target(provider_type, url, model=model, api_key=api_key, name=spec)
 
@@ -54,41 +61,35 @@ def api_key_from_env(variable: str | None, provider_type: str) -> str | None:
     return value
 
 
-def targets_from_providers_file(path: Path, *, model: str | None = None, api_key_env: str | None = None) -> list[Target]:
-    """One Target per ``status: active`` provider of a providers.yaml, typed by its ``type``."""
+def load_providers_file(path: Path) -> ProvidersFile:
+    """One providers.yaml, wherever it is, through layers 1-2 of ``aibackend validate`` (YAML syntax,
+    then the schema of each provider's type); ``ConfigInvalid`` with the located diagnostics if invalid."""
     try:
-        document: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"--providers-file {path}: cannot read it: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"--providers-file {path}: not valid YAML: {exc}") from exc
-    providers = document.get("providers") if isinstance(document, dict) else None
-    if not isinstance(providers, dict):
-        raise UsageError(f"--providers-file {path}: no 'providers' mapping at the top level")
+        providers, diagnostics = read_providers(path)
+    except UsageError as exc:
+        reason = exc.message.rpartition(": ")[2]  # the OS's words: "No such file or directory"
+        raise UsageError(f"--providers-file {path}: cannot read it: {reason}") from None
+    if providers is None:
+        raise ConfigInvalid(sort_diagnostics(diagnostics))
+    return providers
+
+
+def targets_from_providers_file(path: Path, *, model: str | None = None, api_key_env: str | None = None) -> list[Target]:
+    """One Target per ``status: active`` provider of a providers.yaml, held to its type's contract."""
     targets = []
-    for name, entry in providers.items():
-        if not isinstance(entry, dict) or entry.get("status", "active") != "active":
+    for name, provider in load_providers_file(path).providers.items():
+        if not provider.is_active:
             continue
-        provider_type, url = entry.get("type"), entry.get("base_url")
-        where = f"{path}: providers.{name}"
-        if provider_type not in PROVIDER_TYPES:
-            raise UsageError(f"{where}.type: {provider_type!r} has no contract", hint=f"contract types: {', '.join(PROVIDER_TYPES)}")
-        if not isinstance(url, str):
-            raise UsageError(f"{where}.base_url: missing")
-        _check_url(url, f"{where}.base_url")
-        key = api_key_from_env(api_key_env or entry.get("api_key_env"), provider_type)
-        targets.append(Target(provider_type, url, model=model or _first_model(entry), api_key=key, name=str(name)))
+        contract_type = REGISTRY[provider.type].contract_type
+        if contract_type is None:
+            raise UsageError(
+                f"{path}: providers.{name}.type: {provider.type!r} has no contract",
+                hint=f"contract types: {', '.join(contract_types())}",
+            )
+        key = api_key_from_env(api_key_env or provider.api_key_env, contract_type)
+        targets.append(
+            Target(contract_type, provider.base_url, model=model or provider.models[0].name, api_key=key, name=name)
+        )
     if not targets:
         raise UsageError(f"--providers-file {path}: no active provider to check")
     return targets
-
-
-def _first_model(entry: dict[str, Any]) -> str | None:
-    models = entry.get("models")
-    if not isinstance(models, list) or not models:
-        return None
-    first = models[0]
-    if isinstance(first, dict):
-        name = first.get("name")
-        return str(name) if name else None
-    return str(first)

@@ -1,16 +1,13 @@
-"""Validation layers 3-7 as independent functions over typed ``Sources``.
+"""Validation layers 3-5 as independent functions over typed ``Sources``.
 
-Layers 1-2 (YAML syntax, schema) run in ``generator.load``. Each function here returns
-diagnostics and never raises for a user error. ``CRITICAL`` layers are the fast blocking
-ones run by ``validate --critical`` (and the pre-commit hook).
+Each function here returns diagnostics and never raises for a user error; ``generator.layers``
+lists all seven layers in order.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -22,8 +19,6 @@ from generator.routing import RouteTable, resolve_routes
 from generator.yamlsource import KeyPath, format_path
 
 __all__ = [
-    "LAYERS",
-    "Layer",
     "check_consistency",
     "check_environment",
     "check_ports",
@@ -232,17 +227,3 @@ def check_environment(sources: Sources, environ: dict[str, str] | None = None) -
             diagnostics.extend(scan_secrets(path, display))
     return diagnostics
 
-
-@dataclass(frozen=True)
-class Layer:
-    number: int
-    name: str
-    critical: bool
-    run: Callable[[Sources], list[Diagnostic]]
-
-
-LAYERS: tuple[Layer, ...] = (
-    Layer(3, "consistency", True, check_consistency),
-    Layer(4, "ports", False, check_ports),
-    Layer(5, "environment", False, check_environment),
-)

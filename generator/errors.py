@@ -1,14 +1,23 @@
-"""The project's one error hierarchy.
+"""The project's one error hierarchy: every user-facing error of every package derives from here.
 
     AibackendError            a user-facing problem: message, no traceback, exit 1
-    ├── UsageError            the command could not run (missing file, bad flag): exit 2
+    ├── UsageError            the command could not run (missing file, bad flag, bad input file): exit 2
+    │   ├── ConfigError       (contracts.simulators.config) a simulator setting it cannot use
+    │   ├── GateConfigError   (loadtests.gate) a thresholds or baseline file that cannot be used
+    │   └── PromptFileError   (loadtests.prompts) a prompt file that cannot be used
     ├── ConfigInvalid         validation found errors; carries the Diagnostics: exit 1
-    ├── StoreError            backups / rollback / atomic write problems: exit 1
+    ├── StoreError            atomic writes, backups, rollback: exit 1
     ├── GatewayError          starting, stopping or reloading the gateway failed: exit 1
-    └── ContractViolation     (contracts/) a server broke its contract: exit 1
+    │   └── GateFailed        (aibackend.gateway.gates) a new instance failed a health gate
+    ├── CacheUnavailable      (aibackend.ops.cache) the gateway's Redis cannot be reached
+    ├── EngineUnavailable     (contracts.engines.llama_servers) a real llama.cpp server is missing or did not start
+    └── SimulatorStartError   (contracts.simulators.process) a simulator did not come up
 
-Anything that is not an AibackendError is a bug: the CLI writes its traceback to a
-log file and exits 3 (pre-commit's convention).
+The three input-file errors are also ValueErrors (what their parsers raised before). A server that
+breaks its contract is not an error of this program: the suite reports it as a ``Violation``
+(contracts.violation) and the command exits 1. Anything that is not an AibackendError is a bug:
+the CLI writes its traceback to a log file and exits 3 (pre-commit's convention).
+``tests/unit/test_errors.py`` fails when this tree and the classes disagree.
 """
 
 from __future__ import annotations

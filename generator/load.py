@@ -25,9 +25,13 @@ __all__ = [
     "MAPPINGS_FILE",
     "PROVIDERS_FILE",
     "LoadResult",
+    "ParsedSources",
     "Sources",
+    "load_providers_file",
     "load_sources",
+    "read_sources",
     "suggest",
+    "type_sources",
 ]
 
 PROVIDERS_FILE = "providers.yaml"
@@ -252,8 +256,17 @@ def _parse_model(
         return None, _schema_diagnostics(exc, model, parsed)
 
 
-def load_sources(config_dir: Path) -> LoadResult:
-    """Layers 1-2 over a config directory. Missing required files are UsageErrors (exit 2)."""
+@dataclass
+class ParsedSources:
+    """Layer 1's result: each source file read as YAML (role -> parsed), with the files' paths."""
+
+    config_dir: Path
+    paths: dict[str, Path]  # role -> path (gateway.yaml may be absent on disk)
+    parsed: dict[str, ParsedYaml] = field(default_factory=dict)
+
+
+def read_sources(config_dir: Path) -> tuple[ParsedSources | None, list[Diagnostic]]:
+    """Layer 1 (YAML syntax) over a config directory. Missing required files are UsageErrors (exit 2)."""
     from generator.errors import UsageError
 
     config_dir = Path(config_dir)
@@ -286,8 +299,14 @@ def load_sources(config_dir: Path) -> LoadResult:
         if result is not None:
             parsed[role] = result
     if errors_of(diagnostics):
-        return LoadResult(None, sort_diagnostics(diagnostics))
+        return None, diagnostics
+    return ParsedSources(config_dir, paths, parsed), diagnostics
 
+
+def type_sources(read: ParsedSources) -> tuple[Sources | None, list[Diagnostic]]:
+    """Layer 2 (schema): the parsed files into typed models; every error located."""
+    diagnostics: list[Diagnostic] = []
+    parsed = read.parsed
     providers, problems = _parse_providers(parsed["providers"])
     diagnostics.extend(problems)
     mappings, problems = _parse_model(parsed["mappings"], MappingsFile)
@@ -297,15 +316,40 @@ def load_sources(config_dir: Path) -> LoadResult:
         gateway, problems = _parse_model(parsed["gateway"], GatewayFile)
         diagnostics.extend(problems)
     if providers is None or not isinstance(mappings, MappingsFile) or not isinstance(gateway, GatewayFile):
-        return LoadResult(None, sort_diagnostics(diagnostics))
-    files = {role: _display(path) for role, path in paths.items()}
+        return None, diagnostics
     sources = Sources(
-        config_dir=config_dir,
+        config_dir=read.config_dir,
         providers=providers,
         mappings=mappings,
         gateway=gateway,
-        files=files,
-        lines={role: parsed[role].lines if role in parsed else LineMap() for role in paths},
+        files={role: _display(path) for role, path in read.paths.items()},
+        lines={role: parsed[role].lines if role in parsed else LineMap() for role in read.paths},
         hashes={parsed[role].file: parsed[role].sha256 for role in parsed},
     )
-    return LoadResult(sources, diagnostics)
+    return sources, diagnostics
+
+
+def load_providers_file(path: Path) -> tuple[ProvidersFile | None, list[Diagnostic]]:
+    """Layers 1-2 over one providers.yaml wherever it is (``contract --providers-file``); UsageError
+    when it cannot be read, otherwise the typed file (None when invalid) and the sorted diagnostics."""
+    from generator.errors import UsageError
+
+    try:
+        parsed, diagnostics = read_yaml_file(path, _display(path))
+    except OSError as exc:
+        raise UsageError(f"cannot read {_display(path)}: {exc.strerror}") from exc
+    providers = None
+    if parsed is not None and not errors_of(diagnostics):
+        providers, problems = _parse_providers(parsed)
+        diagnostics += problems
+    return providers, sort_diagnostics(diagnostics)
+
+
+def load_sources(config_dir: Path) -> LoadResult:
+    """Layers 1-2 over a config directory (for callers that need only the typed sources)."""
+    read, diagnostics = read_sources(config_dir)
+    if read is None:
+        return LoadResult(None, sort_diagnostics(diagnostics))
+    sources, problems = type_sources(read)
+    diagnostics += problems
+    return LoadResult(sources, sort_diagnostics(diagnostics) if sources is None else diagnostics)

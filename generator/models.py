@@ -12,16 +12,15 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PositiveInt,
     field_validator,
     model_validator,
 )
 
-from generator.observability_models import AlertSettings, DeploySettings, MonitoringSettings
+from generator.gateway_sections import AlertSettings, DeploySettings, MonitoringSettings, ObservabilityConfig
+from generator.strict_model import StrictModel
 
 __all__ = [
     "BackupSettings",
@@ -45,10 +44,6 @@ __all__ = [
 ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvVarName = Annotated[str, Field(pattern=ENV_VAR, description="name of an environment variable")]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
 # --- providers.yaml ---------------------------------------------------------------------------
@@ -217,3 +212,7 @@ class GatewayFile(StrictModel):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+
+    def observability_config(self) -> ObservabilityConfig:
+        """The operations sections, together: what the observability and deploy files are made of."""
+        return ObservabilityConfig(alerts=self.alerts, monitoring=self.monitoring, deploy=self.deploy)

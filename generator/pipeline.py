@@ -1,22 +1,28 @@
-"""The compiler's one entry point: config directory in, diagnostics and generated text out."""
+"""The compiler's one entry point: config directory in, diagnostics and generated text out.
+
+``build`` runs a selection of the validation layers (``generator.layers``) over one ``Context`` and
+renders the LiteLLM config when they found no error. Every command that reads the sources goes
+through it: ``validate`` (all seven, or the critical three), ``generate`` (all but staleness, which
+it replaces), ``gateway start``/``reload``/``demo``/``diff`` (the compile selection), ``ci``.
+"""
 
 from __future__ import annotations
 
 import gc
 import subprocess
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from generator.checks import LAYERS, check_consistency
 from generator.diagnostics import Diagnostic, errors_of, sort_diagnostics
-from generator.load import Sources, load_sources
+from generator.layers import COMPILE, LAYERS, Context
+from generator.load import Sources
 from generator.render import render_config, render_text
-from generator.routing import RouteTable, resolve_routes
+from generator.routing import RouteTable
+from generator.store import output_path
 
-__all__ = ["GENERATED_FILE", "Build", "build", "comparable", "default_output", "git_commit"]
-
-GENERATED_FILE = "litellm-unified.yaml"
+__all__ = ["Build", "build", "git_commit"]
 
 
 @dataclass
@@ -33,10 +39,6 @@ class Build:
         return not errors_of(self.diagnostics)
 
 
-def default_output(config_dir: Path) -> Path:
-    return Path(config_dir) / GENERATED_FILE
-
-
 def git_commit(directory: Path) -> str:
     """HEAD of the repository holding ``directory``, or ``none`` outside a repository."""
     try:
@@ -49,63 +51,76 @@ def git_commit(directory: Path) -> str:
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "none"
 
 
-def comparable(text: str) -> str:
-    """Generated text minus the line that changes with every commit (the git commit)."""
-    return "\n".join(line for line in text.split("\n") if not line.startswith("# git-commit: "))
-
-
 def build(
     config_dir: Path,
     *,
-    critical: bool = False,
-    environ: dict[str, str] | None = None,
+    layers: Iterable[str] = COMPILE,
+    environ: Mapping[str, str] | None = None,
     render: bool = True,
     commit: str | None = None,
+    output: Path | None = None,
+    staleness_severity: Literal["error", "warning"] = "warning",
 ) -> Build:
-    """Run the validation layers (all, or only the critical 1-3) and render when valid."""
+    """Run the selected layers (names of ``generator.layers.LAYERS``) and render when valid.
+
+    ``output`` is the generated file layer 6 compares with (default: the config directory's).
+    Layers that judge the rendered config run only when ``render`` is true and layers 1-5 found
+    no error.
+    """
     # A compile allocates hundreds of thousands of small objects and frees none of them until it
     # returns: the cyclic GC's full passes would only rescan them (superlinear at 16k models).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(config_dir, critical=critical, environ=environ, render=render, commit=commit)
+        context = Context(
+            config_dir=Path(config_dir),
+            output=output_path(Path(config_dir), output),
+            environ=environ,
+            staleness_severity=staleness_severity,
+        )
+        return _run(context, set(layers), render=render, commit=commit)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _build(
-    config_dir: Path,
-    *,
-    critical: bool,
-    environ: dict[str, str] | None,
-    render: bool,
-    commit: str | None,
-) -> Build:
-    loaded = load_sources(config_dir)
-    result = Build(loaded.sources, None, list(loaded.diagnostics), layers_run=["syntax", "schema"])
-    sources = loaded.sources
-    if sources is None:
-        result.diagnostics = sort_diagnostics(result.diagnostics)
-        return result
-    routes, found = resolve_routes(sources)
-    result.routes = routes
-    result.diagnostics += found
-    result.diagnostics += check_consistency(sources, routes)
-    result.layers_run.append("consistency")
-    if not critical:
-        for layer in LAYERS:
-            if layer.name == "consistency":
-                continue
-            if layer.name == "environment":
-                from generator.checks import check_environment
+def _run(context: Context, selected: set[str], *, render: bool, commit: str | None) -> Build:
+    unknown = selected - {layer.name for layer in LAYERS}
+    if unknown:
+        raise ValueError(f"no such validation layer: {', '.join(sorted(unknown))}")
+    diagnostics: list[Diagnostic] = []
+    ran: list[str] = []
+    for layer in LAYERS:
+        # Syntax and schema always run: nothing after them can without typed sources.
+        if layer.name not in selected and layer.needs not in ("directory", "parsed"):
+            continue
+        if layer.needs == "parsed" and context.parsed is None:
+            break
+        if layer.needs == "sources" and context.sources is None:
+            break
+        if layer.needs == "rendered":
+            if not render or errors_of(diagnostics):
+                break
+            _render(context, commit)
+        diagnostics += layer.run(context)
+        ran.append(layer.name)
+    if render and context.text is None and context.sources is not None and not errors_of(diagnostics):
+        _render(context, commit)
+    return Build(
+        sources=context.sources,
+        routes=context.routes,
+        diagnostics=sort_diagnostics(diagnostics),
+        text=context.text,
+        config=context.config,
+        layers_run=ran,
+    )
 
-                result.diagnostics += check_environment(sources, environ)
-            else:
-                result.diagnostics += layer.run(sources)
-            result.layers_run.append(layer.name)
-    result.diagnostics = sort_diagnostics(result.diagnostics)
-    if render and result.ok:
-        result.config = render_config(sources, routes)
-        result.text = render_text(sources, result.config, git_commit=commit if commit is not None else git_commit(config_dir))
-    return result
+
+def _render(context: Context, commit: str | None) -> None:
+    if context.text is not None:
+        return
+    assert context.sources is not None and context.routes is not None
+    context.config = render_config(context.sources, context.routes)
+    context.text = render_text(
+        context.sources, context.config, git_commit=commit if commit is not None else git_commit(context.config_dir)
+    )

@@ -5,7 +5,7 @@ status): no model group, backend, latency or tokens. This callback adds them, in
 one-object-per-line style, from LiteLLM's standard logging payload. Enable it in the generated
 config with ``litellm_settings.callbacks: [generator.request_logger.handler]`` (LiteLLM imports it
 from the installed package). ``aibackend requests tail|analyze`` read these lines
-(``generator/request_log.py``). Prompts and answers are never written.
+(``aibackend/ops/request_log.py``). Prompts and answers are never written.
 
 This module imports LiteLLM: only the gateway process loads it.
 """

@@ -12,7 +12,6 @@ unknown references, disabled targets, fallback cycles (linear time) and the like
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -490,7 +489,3 @@ def resolve_routes(sources: Sources) -> tuple[RouteTable, list[Diagnostic]]:
     resolver = _Resolver(sources)
     table = resolver.run()
     return table, resolver.diagnostics
-
-
-def group_names(table: RouteTable) -> Iterable[str]:
-    return table.groups.keys()

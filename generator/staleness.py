@@ -12,10 +12,14 @@ from typing import Literal
 
 from generator.diagnostics import Diagnostic
 from generator.load import Sources
-from generator.pipeline import comparable
-from generator.render import body_of, parse_metadata
+from generator.render import body_of, comparable, parse_metadata
 
-__all__ = ["check_staleness", "staleness_problem"]
+__all__ = ["STALENESS_CODES", "check_staleness", "staleness_problem"]
+
+# Every code this layer reports.
+STALENESS_CODES = frozenset(
+    {"generated-missing", "generated-not-ours", "generated-hand-edited", "generated-stale", "generated-unreadable"}
+)
 
 
 def staleness_problem(on_disk: str | None, expected: str) -> tuple[str, str, str] | None:

@@ -1,39 +1,36 @@
-"""The generated config on disk: atomic writes, timestamped backups, rollback.
+"""The generated config on disk: its path, timestamped backups, rollback.
 
-Every write goes through one path: a temporary file beside the target (same directory, so
-``os.replace`` is an atomic rename on the same filesystem), written in full, fsynced, renamed
-over the target, then the directory fsynced so the rename itself survives a power cut. A
-failure at any step leaves the previous file byte-for-byte as it was and removes the
-temporary file; a process killed outright (SIGKILL) may leave one behind, and the next write
-in that directory removes it.
-
-Writers of one directory are serialised with ``flock`` on the directory itself (no lock file
-to leave behind), which is also what makes removing another run's stale temporary files safe.
+Every write goes through ``generator.atomicfile`` (temporary file, fsync, rename, directory
+fsync, under a ``flock`` of the directory): a failure at any step leaves the previous file
+byte-for-byte as it was, and the next write removes what a killed run left behind.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import os
 import re
-import secrets
-import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from generator.atomicfile import (
+    fsync_directory,
+    locked_directory,
+    open_directory,
+    real_path,
+    reason,
+    remove_stale_temps,
+    replace_atomically,
+    write_locked,
+)
 from generator.errors import StoreError, UsageError
-from generator.render import body_of, parse_metadata
+from generator.render import MARKER_PREFIX, body_of, parse_metadata
 
 __all__ = [
     "BACKUPS_DIR",
     "DEFAULT_KEEP",
-    "GENERATED_MARKER",
     "GENERATED_NAME",
     "Backup",
     "find_backup",
@@ -43,14 +40,11 @@ __all__ = [
     "require_directory",
     "rollback",
     "verify_generated",
-    "write_atomic",
 ]
 
 GENERATED_NAME = "litellm-unified.yaml"
-GENERATED_MARKER = "# AUTO-GENERATED"
 BACKUPS_DIR = "backups"
 DEFAULT_KEEP = 10
-_NEW_FILE_MODE = 0o644
 # Compact, sortable as text, and microseconds so two generates in one second never collide.
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _TIMESTAMP_PATTERN = r"\d{8}T\d{6}\.\d{6}Z"
@@ -92,170 +86,6 @@ class Backup:
 # atomic writes
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically and durably; see the module docstring."""
-    target = _real_path(path)
-    with _locked_directory(target.parent) as dir_fd:
-        _write_config(target, text.encode("utf-8"), dir_fd)
-
-
-def _write_config(target: Path, data: bytes, dir_fd: int) -> None:
-    try:
-        _replace_atomically(target, data, dir_fd)
-    except OSError as exc:
-        raise StoreError(
-            f"could not write {target}: {_reason(exc)}; the previous file was left unchanged",
-            hint="check free space and permissions of that directory, then run the command again",
-        ) from exc
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
-
-
-def _real_path(path: Path) -> Path:
-    # Write through a symlink rather than replacing the link with a regular file; other paths
-    # stay as the user gave them, so messages and listings show them that way.
-    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
-
-
-@contextmanager
-def _locked_directory(directory: Path) -> Iterator[int]:
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot open directory {directory}: {_reason(exc)}",
-            hint="create it first, or pass --config-dir / --output pointing at an existing directory",
-        ) from exc
-    try:
-        fcntl.flock(dir_fd, fcntl.LOCK_EX)
-        yield dir_fd
-    finally:
-        os.close(dir_fd)  # closing releases the flock
-
-
-def _temp_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
-
-
-def _remove_stale_temps(directory: Path, name_pattern: str) -> None:
-    """Remove the temporary files a killed run left for files named like ``name_pattern``.
-
-    Callers hold the directory lock, so no live writer owns such a file.
-    """
-    pattern = re.compile(rf"^\.{name_pattern}\.[0-9a-f]{{16}}\.tmp$")
-    try:
-        names = os.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return  # no such directory, so nothing to clean; writing there reports the problem
-    for name in names:
-        if pattern.match(name):
-            try:
-                os.unlink(directory / name)
-            except FileNotFoundError:
-                pass
-
-
-def _fsync_directory(dir_fd: int) -> None:
-    try:
-        os.fsync(dir_fd)
-    except OSError as exc:
-        # Some filesystems cannot fsync a directory at all; renames there are as durable as
-        # they get. Any other error is a real I/O failure.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _write_temp(target: Path, data: bytes, mode: int) -> Path:
-    temp = _temp_path(target)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(fd, mode)
-        _write_all(fd, data)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(temp)
-        raise
-    os.close(fd)
-    return temp
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _preserve_previous(target: Path) -> Path | None:
-    """A second name for the current file, so a failed directory fsync can put it back."""
-    keep = _temp_path(target)
-    try:
-        os.link(target, keep)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        # A filesystem without hard links: a copy serves the same purpose.
-        try:
-            previous = target.read_bytes()
-        except FileNotFoundError:
-            return None
-        return _write_temp(target, previous, stat.S_IMODE(os.stat(target).st_mode))
-    return keep
-
-
-def _replace_atomically(target: Path, data: bytes, dir_fd: int) -> None:
-    """Temp file, write, fsync, rename, fsync the directory; raises OSError on failure.
-
-    Callers hold the directory lock.
-    """
-    _remove_stale_temps(target.parent, re.escape(target.name))
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = _NEW_FILE_MODE
-    temp: Path | None = None
-    previous: Path | None = None
-    try:
-        temp = _write_temp(target, data, mode)
-        previous = _preserve_previous(target)
-        os.replace(temp, target)
-        temp = None
-        try:
-            _fsync_directory(dir_fd)
-        except BaseException:
-            _put_back(target, previous, dir_fd)
-            previous = None
-            raise
-    finally:
-        if temp is not None:
-            _unlink_quietly(temp)
-        if previous is not None:
-            _unlink_quietly(previous)
-
-
-def _put_back(target: Path, previous: Path | None, dir_fd: int) -> None:
-    # The rename happened but could not be made durable: undo it, so the caller's promise
-    # ("on failure the old file is as it was") holds for this process and after a crash alike.
-    try:
-        if previous is None:
-            os.unlink(target)
-        else:
-            os.replace(previous, target)
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-
-
 # ---------------------------------------------------------------------------------------------
 # backups
 
@@ -271,7 +101,7 @@ def _backup_name(path: Path) -> str:
 
 def list_backups(path: Path) -> list[Backup]:
     """The backups of the generated file ``path``, newest first."""
-    target = _real_path(path)
+    target = real_path(path)
     directory = _backups_dir(target)
     pattern = re.compile(rf"^{_backup_name(target)}$")
     try:
@@ -280,7 +110,7 @@ def list_backups(path: Path) -> list[Backup]:
         return []
     except OSError as exc:
         raise StoreError(
-            f"cannot list backups in {directory}: {_reason(exc)}",
+            f"cannot list backups in {directory}: {reason(exc)}",
             hint=f"backups are kept in {directory}/: it must be a directory this user can read",
         ) from exc
     backups = []
@@ -339,24 +169,15 @@ def _make_backup(target: Path, data: bytes, dir_fd: int) -> Backup:
     try:
         if not directory.is_dir():
             directory.mkdir()
-            _fsync_directory(dir_fd)  # the new directory entry must survive a crash too
-        with _open_directory(directory) as backups_fd:
-            _replace_atomically(backup_path, data, backups_fd)
+            fsync_directory(dir_fd)  # the new directory entry must survive a crash too
+        with open_directory(directory) as backups_fd:
+            replace_atomically(backup_path, data, backups_fd)
     except OSError as exc:
         raise StoreError(
-            f"could not back up {target} to {backup_path}: {_reason(exc)}; nothing was changed",
+            f"could not back up {target} to {backup_path}: {reason(exc)}; nothing was changed",
             hint="check free space and permissions of the backups directory, then run the command again",
         ) from exc
     return Backup(path=backup_path, name=backup_path.name, created=created, size=len(data))
-
-
-@contextmanager
-def _open_directory(directory: Path) -> Iterator[int]:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 def _prune(target: Path, keep: int) -> None:
@@ -368,7 +189,7 @@ def _prune(target: Path, keep: int) -> None:
         except OSError as exc:
             raise StoreError(
                 f"the config was written, but the old backup {backup.path} could not be removed: "
-                f"{_reason(exc)}"
+                f"{reason(exc)}"
             ) from exc
 
 
@@ -386,18 +207,18 @@ def _read_current(target: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StoreError(f"cannot read {target}: {_reason(exc)}") from exc
+        raise StoreError(f"cannot read {target}: {reason(exc)}") from exc
 
 
 def _install_bytes(target: Path, data: bytes, keep: int, dir_fd: int) -> Backup | None:
     # Even a run that writes nothing clears what a killed run left behind.
-    _remove_stale_temps(target.parent, re.escape(target.name))
-    _remove_stale_temps(_backups_dir(target), _backup_name(target))
+    remove_stale_temps(target.parent, re.escape(target.name))
+    remove_stale_temps(_backups_dir(target), _backup_name(target))
     current = _read_current(target)
     if current == data:
         return None
     backup = _make_backup(target, current, dir_fd) if current is not None else None
-    _write_config(target, data, dir_fd)
+    write_locked(target, data, dir_fd)
     _prune(target, keep)
     return backup
 
@@ -409,8 +230,8 @@ def install(path: Path, text: str, *, keep: int = DEFAULT_KEEP) -> Backup | None
     exactly ``text`` (then nothing at all is written). Keeps the newest ``keep`` backups.
     """
     _check_keep(keep)
-    target = _real_path(path)
-    with _locked_directory(target.parent) as dir_fd:
+    target = real_path(path)
+    with locked_directory(target.parent) as dir_fd:
         return _install_bytes(target, text.encode("utf-8"), keep, dir_fd)
 
 
@@ -426,8 +247,8 @@ def verify_generated(data: bytes) -> str | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "it is not UTF-8 text"
-    if not text.startswith(GENERATED_MARKER):
-        return f"its first line is not the {GENERATED_MARKER} marker"
+    if not text.startswith(MARKER_PREFIX):
+        return f"its first line is not the {MARKER_PREFIX} marker"
     if not text.endswith("\n"):
         # Every generated file ends with a newline (yamllint's rule): a missing one means the
         # copy was cut off.
@@ -464,13 +285,13 @@ def rollback(
     nothing changes.
     """
     _check_keep(keep)
-    target = _real_path(path)
-    with _locked_directory(target.parent) as dir_fd:
+    target = real_path(path)
+    with locked_directory(target.parent) as dir_fd:
         chosen = find_backup(path, name)
         try:
             data = chosen.path.read_bytes()
         except OSError as exc:
-            raise StoreError(f"cannot read backup {chosen.path}: {_reason(exc)}") from exc
+            raise StoreError(f"cannot read backup {chosen.path}: {reason(exc)}") from exc
         problem = verify_generated(data)
         if problem is not None:
             raise StoreError(

@@ -9,69 +9,60 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from generator.errors import AibackendError
 from loadtests.launcher import LocustRun, run_locust
+from loadtests.metrics import format_slo
+from loadtests.settings import CLOSED_LOOP_USERS, DEFAULT_REQUESTS, OPEN_LOOP_USERS, LoadSettings
 
 __all__ = ["Plan", "execute"]
 
-API = {("openai", "chat"): "openai-chat", ("openai", "completions"): "openai-completions"}
+# --sweep: streams of the saturation run when --users is not given; users of its open-loop runs.
+SWEEP_USERS = 64
+SWEEP_MIN_POOL = 16
 
 
 @dataclass
 class Plan:
     targets: list[tuple[str, str]]  # (url, model)
-    slo: dict[str, float]
+    settings: LoadSettings  # from the flags, parsed once; each run changes what its campaign decides
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _locust_run(args: argparse.Namespace, url: str, model: str, report: Path, *, rate: float | None = None,
-                users: int | None = None, thresholds: bool = True) -> LocustRun:
-    rate = args.rate if rate is None else rate
-    open_loop = bool(rate)
-    requests = args.requests if args.requests else (None if args.duration else 100)
-    users = users or args.users or (256 if open_loop else 8)
-    api = "ollama-chat" if args.api == "ollama" else API[(args.api, args.endpoint)]
-    opts = [
-        "--llm-model", model, "--llm-api", api, "--llm-stream", "true" if args.stream else "false",
-        "--llm-prompt-tokens", str(args.prompt_tokens), "--llm-max-tokens", str(args.max_tokens),
-        "--llm-seed", str(args.seed), "--llm-warmup", str(args.warmup), "--llm-timeout", f"{args.timeout:g}",
-        "--llm-api-key-env", args.api_key_env, "--llm-max-regression", args.max_regression,
+def _locust_run(args: argparse.Namespace, plan: Plan, url: str, model: str, report: Path, *,
+                rate: float | None = None, users: int | None = None, thresholds: bool = True) -> LocustRun:
+    base = plan.settings
+    rate = base.rate if rate is None else rate
+    open_loop = rate > 0
+    users = users or args.users or (OPEN_LOOP_USERS if open_loop else CLOSED_LOOP_USERS)
+    defaults = LoadSettings()
+    settings = replace(
+        base, model=model, report=report, requests=base.requests or (0 if base.duration else DEFAULT_REQUESTS),
+        # The arrival process is an open-loop setting: a closed-loop run keeps the defaults.
+        rate=rate, arrival=base.arrival if open_loop else defaults.arrival,
+        burstiness=base.burstiness if open_loop else defaults.burstiness,
         # Headless, nobody reads Locust's rounded rows; the extra events cost a quarter of the rate.
-        "--llm-ui-rows", "false", "--llm-client", args.client,
-    ]
-    if requests:
-        opts += ["--llm-requests", str(requests)]
-    if args.prompt_file:
-        opts += ["--llm-prompt-file", str(args.prompt_file)]
-    if args.slo:
-        opts += ["--llm-slo", args.slo]
-    if thresholds and args.thresholds:
-        opts += ["--llm-thresholds", str(args.thresholds)]
-    if thresholds and args.baseline:
-        opts += ["--llm-baseline", str(args.baseline)]
-    if args.shape:
-        opts += ["--llm-shape", args.shape]
+        ui_rows=False)
+    if not thresholds:
+        settings = replace(settings, thresholds=None, baseline=None)
     run_time = None
-    if open_loop:
-        opts += ["--llm-rate", f"{rate:g}", "--llm-arrival", args.arrival, "--llm-burstiness", f"{args.burstiness:g}"]
-    if args.duration:
+    if base.duration:
         # No new request after --duration (open loop: the schedule ends there); the run ends when
         # the last one is answered, so the drain is measured, not cut. Locust's -t is a safety net.
-        opts += ["--llm-duration", f"{args.duration:g}"]
-        run_time = args.duration + args.timeout + 30
-    return LocustRun(host=url, users=users, spawn_rate=max(1.0, users * 10.0), options=opts, report=report,
-                     workers=args.workers, run_time=run_time, stop_timeout=args.timeout if not open_loop else 0.0)
+        run_time = base.duration + base.timeout + 30
+    return LocustRun(host=url, users=users, spawn_rate=max(1.0, users * 10.0), settings=settings,
+                     workers=args.workers, run_time=run_time, stop_timeout=base.timeout if not open_loop else 0.0)
 
 
-def _one(args: argparse.Namespace, url: str, model: str, report: Path, **kw: Any) -> tuple[int, dict[str, Any]]:
-    code, data, log = run_locust(_locust_run(args, url, model, report, **kw), echo=_say)
+def _one(args: argparse.Namespace, plan: Plan, url: str, model: str, report: Path,
+         **kw: Any) -> tuple[int, dict[str, Any]]:
+    code, data, log = run_locust(_locust_run(args, plan, url, model, report, **kw), echo=_say)
     if data is None or code not in (0, 1):
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
         raise AibackendError(f"the Locust run against {url} failed (exit {code}); last lines of {log}:\n{tail}")
@@ -84,10 +75,10 @@ def execute(args: argparse.Namespace, plan: Plan) -> int:
         return _compare(args, plan, report)
     url, model = plan.targets[0]
     if args.sweep:
-        return _sweep(args, url, model, report)
+        return _sweep(args, plan, url, model, report)
     if args.compare_direct:
-        return _compare_direct(args, url, model, report)
-    code, _ = _one(args, url, model, report)
+        return _compare_direct(args, plan, url, model, report)
+    code, _ = _one(args, plan, url, model, report)
     return code
 
 
@@ -102,9 +93,9 @@ HEADER = (f"{'run':<34} {'done':>6} {'fail':>5} {'req/s':>8} {'tok/s':>8} {'TTFB
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    from loadtests.report import _atomic_write
+    from generator.atomicfile import write_atomic
 
-    _atomic_write(path, json.dumps(data, indent=2) + "\n")
+    write_atomic(path, json.dumps(data, indent=2) + "\n", make_parents=True)
 
 
 def _compare(args: argparse.Namespace, plan: Plan, report: Path) -> int:
@@ -112,7 +103,7 @@ def _compare(args: argparse.Namespace, plan: Plan, report: Path) -> int:
     worst = 0
     for i, (url, model) in enumerate(plan.targets):
         _say(f"== {i + 1}/{len(plan.targets)}: {url} model {model}")
-        code, data = _one(args, url, model, report.with_suffix(f".{i + 1}.json"))
+        code, data = _one(args, plan, url, model, report.with_suffix(f".{i + 1}.json"))
         worst = max(worst, code)
         results.append({"url": url, "model": model, "report": str(report.with_suffix(f".{i + 1}.json")), **{
             k: v for k, v in data.items() if not isinstance(v, dict | list)}})
@@ -124,12 +115,12 @@ def _compare(args: argparse.Namespace, plan: Plan, report: Path) -> int:
     return worst
 
 
-def _compare_direct(args: argparse.Namespace, url: str, model: str, report: Path) -> int:
+def _compare_direct(args: argparse.Namespace, plan: Plan, url: str, model: str, report: Path) -> int:
     _say(f"== direct: {args.compare_direct}")
-    _, direct = _one(args, args.compare_direct, args.direct_model or model, report.with_suffix(".direct.json"),
+    _, direct = _one(args, plan, args.compare_direct, args.direct_model or model, report.with_suffix(".direct.json"),
                      thresholds=False)
     _say(f"== through the gateway: {url}")
-    code, gateway = _one(args, url, model, report)
+    code, gateway = _one(args, plan, url, model, report)
     added: dict[str, float] = {}
     for m in ("ttfb", "ttft", "e2el"):
         for s in ("median", "p99"):
@@ -149,7 +140,7 @@ def _compare_direct(args: argparse.Namespace, url: str, model: str, report: Path
     return code
 
 
-def _sweep(args: argparse.Namespace, url: str, model: str, report: Path) -> int:
+def _sweep(args: argparse.Namespace, plan: Plan, url: str, model: str, report: Path) -> int:
     points: list[dict[str, Any]] = []
 
     def point(label: str, data: dict[str, Any], offered: float | None) -> None:
@@ -158,18 +149,18 @@ def _sweep(args: argparse.Namespace, url: str, model: str, report: Path) -> int:
         _say(_row(label, data))
 
     _say("== sweep: one stream (synchronous)")
-    _, sync = _one(args, url, model, report.with_suffix(".sync.json"), users=1, rate=0.0, thresholds=False)
+    _, sync = _one(args, plan, url, model, report.with_suffix(".sync.json"), users=1, rate=0.0, thresholds=False)
     point("synchronous (1 stream)", sync, None)
-    peak_users = args.users or 64
+    peak_users = args.users or SWEEP_USERS
     _say(f"== sweep: saturation ({peak_users} streams)")
-    _, peak = _one(args, url, model, report.with_suffix(".max.json"), users=peak_users, rate=0.0, thresholds=False)
+    _, peak = _one(args, plan, url, model, report.with_suffix(".max.json"), users=peak_users, rate=0.0, thresholds=False)
     point(f"throughput ({peak_users} streams)", peak, None)
     low, high = sync["request_throughput"], peak["request_throughput"]
     rates = [low + (high - low) * (i + 1) / (args.sweep_steps + 1) for i in range(args.sweep_steps)] + [high * 1.1]
     for i, rate in enumerate(rates):
         _say(f"== sweep: {rate:.2f} req/s")
-        _, data = _one(args, url, model, report.with_suffix(f".rate{i + 1}.json"), rate=rate,
-                       users=max(peak_users, 16), thresholds=False)
+        _, data = _one(args, plan, url, model, report.with_suffix(f".rate{i + 1}.json"), rate=rate,
+                       users=max(peak_users, SWEEP_MIN_POOL), thresholds=False)
         point(f"rate {rate:.2f}/s", data, rate)
     base_ttft = sync["median_ttft_ms"]
     knee = None
@@ -178,18 +169,19 @@ def _sweep(args: argparse.Namespace, url: str, model: str, report: Path) -> int:
             knee = p["offered_rate"]
             break
     best = None
-    if args.slo:
+    slo = format_slo(plan.settings.slo)
+    if slo:
         meeting = [p for p in points[2:] if p.get("slo_attainment", 0) >= 0.99]
         best = max((p["offered_rate"] for p in meeting), default=None)
     summary = {"tool": "aibackend loadtest --sweep", "points": points, "knee_rate": knee,
-               "max_rate_meeting_slo": best, "slo": args.slo or None,
+               "max_rate_meeting_slo": best, "slo": slo or None,
                "knee_rule": "first rate whose achieved throughput < 90% of offered or median TTFT > 2x synchronous"}
     _write_json(report, summary)
     _say(HEADER)
     for p in points:
         _say(_row(p["label"], p))
     _say(f"knee: {knee if knee is None else f'{knee:.2f} req/s'}" + (
-        f"; highest rate meeting SLOs ({args.slo}, >= 99% of requests): "
-        f"{'none' if best is None else f'{best:.2f} req/s'}" if args.slo else ""))
+        f"; highest rate meeting SLOs ({slo}, >= 99% of requests): "
+        f"{'none' if best is None else f'{best:.2f} req/s'}" if slo else ""))
     _say(f"sweep report: {report}")
     return 0

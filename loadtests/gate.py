@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from generator.errors import UsageError
+
 __all__ = ["GateConfigError", "GateResult", "check_baseline", "check_thresholds", "load_thresholds", "parse_percent"]
 
 # Figures a baseline comparison looks at: lower is better for latencies, higher for throughputs.
@@ -27,7 +29,7 @@ BASELINE_LOWER = tuple(f"{s}_{m}_ms" for m in ("ttft", "tpot", "itl", "e2el", "t
 BASELINE_HIGHER = ("request_throughput", "output_throughput", "request_goodput")
 
 
-class GateConfigError(ValueError):
+class GateConfigError(UsageError, ValueError):
     """A thresholds or baseline file that cannot be used; the message names file, key and line."""
 
 

@@ -21,26 +21,32 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from generator.net import free_port
+from loadtests.settings import LoadSettings
 
-__all__ = ["LOCUSTFILE", "LocustRun", "run_locust"]
+__all__ = ["LOCUSTFILE", "PREFIX", "LocustRun", "run_locust"]
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
-PREFIX = "[loadtest] "
+PREFIX = "[loadtest] "  # the locustfile's lines for the terminal (loadtests.plugin.say)
 
 
 @dataclass
 class LocustRun:
-    """One headless run; ``options`` are the ``--llm-*`` and Locust flags after ``-f FILE``."""
+    """One headless run: Locust's own flags, and the settings it gets as ``--llm-*`` options."""
 
     host: str
     users: int
     spawn_rate: float
-    options: list[str]
-    report: Path
+    settings: LoadSettings  # its report must be set: that is where the run's report is read
     workers: int = 0
     run_time: float | None = None
     stop_timeout: float = 0.0
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def report(self) -> Path:
+        if self.settings.report is None:
+            raise ValueError("a LocustRun needs settings.report")
+        return self.settings.report
 
 
 def _base(run: LocustRun) -> list[str]:
@@ -48,7 +54,8 @@ def _base(run: LocustRun) -> list[str]:
 
 
 def _master_argv(run: LocustRun, master_port: int) -> list[str]:
-    argv = [*_base(run), "--headless", "--host", run.host, "-u", str(run.users), "-r", f"{run.spawn_rate:g}", "--only-summary", "--llm-report", str(run.report), *run.options]
+    argv = [*_base(run), "--headless", "--host", run.host, "-u", str(run.users), "-r", f"{run.spawn_rate:g}",
+            "--only-summary", *run.settings.locust_argv()]
     # Locust takes whole seconds only ("20", "20s", "1h20m").
     if run.run_time:
         argv += ["-t", f"{math.ceil(run.run_time)}s"]

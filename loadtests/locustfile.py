@@ -18,6 +18,7 @@ if _ROOT not in sys.path:
 
 from loadtests import plugin  # noqa: E402,F401  (registers the event listeners)
 from loadtests.runtime import RunContext  # noqa: E402
+from loadtests.settings import BY_NAME  # noqa: E402
 from loadtests.shapes import SHAPES  # noqa: E402
 from loadtests.users import LLMBaseUser  # noqa: E402
 
@@ -31,19 +32,22 @@ class LLMUser(LLMBaseUser):
         return ctx.settings.api
 
 
+SHAPE = BY_NAME["shape"]
+
+
 def _shape_from_argv() -> str:
     # Locust picks shape classes when it imports this file, before it parses our options.
     argv = sys.argv
     for i, arg in enumerate(argv):
-        if arg == "--llm-shape" and i + 1 < len(argv):
+        if arg == SHAPE.llm_flag and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--llm-shape="):
+        if arg.startswith(f"{SHAPE.llm_flag}="):
             return arg.split("=", 1)[1]
-    return os.environ.get("LOCUST_LLM_SHAPE", "")
+    return os.environ.get(f"LOCUST_{SHAPE.llm_dest.upper()}", "")  # as Locust's parser reads it
 
 
 _shape = _shape_from_argv()
 if _shape:
     if _shape not in SHAPES:
-        raise SystemExit(f"--llm-shape {_shape!r}: choose one of {', '.join(SHAPES)}")
+        raise SystemExit(f"{SHAPE.llm_flag} {_shape!r}: choose one of {', '.join(SHAPES)}")
     LLMShape = type("LLMShape", (SHAPES[_shape],), {"abstract": False})

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.stats import percentile
 from loadtests.timing import ERROR_CLASSES, RequestRecord
 
 __all__ = [
@@ -21,7 +22,8 @@ __all__ = [
     "SLO_METRICS",
     "Aggregate",
     "aggregate",
-    "percentile",
+    "format_slo",
+    "parse_slo",
     "steady_window",
     "summarize",
 ]
@@ -53,19 +55,6 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "duration": "length of the steady-state window in seconds (see steady_state_window)",
     "percentiles": "exact, from every raw value, linear interpolation between closest ranks",
 }
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) of already sorted values, numpy's default 'linear' method."""
-    if not sorted_values:
-        return math.nan
-    if len(sorted_values) == 1:
-        return float(sorted_values[0])
-    rank = (len(sorted_values) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(sorted_values) - 1)
-    frac = rank - low
-    return float(sorted_values[low] + (sorted_values[high] - sorted_values[low]) * frac)
 
 
 def summarize(values: Iterable[float], percentiles: Sequence[float] = (90, 99)) -> dict[str, float]:
@@ -180,6 +169,12 @@ def parse_slo(text: str) -> dict[str, float]:
         except ValueError:
             raise ValueError(f"bad SLO {part!r}: {value!r} is not a number of milliseconds") from None
     return slo
+
+
+def format_slo(slo: dict[str, float]) -> str:
+    """The inverse of :func:`parse_slo`: {"ttft": 500.0, "tpot": 50.0} -> ``ttft=500,tpot=50``."""
+    return ",".join(f"{name}={value:g}" if float(f"{value:g}") == value else f"{name}={value!r}"
+                    for name, value in slo.items())
 
 
 def aggregate(

@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-import gevent  # type: ignore[import-untyped]
+import gevent
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -30,15 +30,18 @@ from loadtests.gate import (
     load_baseline,
     parse_percent,
 )
+from loadtests.launcher import PREFIX
 from loadtests.metrics import aggregate
 from loadtests.report import build_report, write_outputs
 from loadtests.runtime import RunContext
 from loadtests.settings import LoadSettings, add_locust_arguments
 from loadtests.timing import RequestRecord
 
-__all__ = ["PROGRESS_PREFIX", "STATE"]
+__all__ = ["STATE"]
 
-PROGRESS_PREFIX = "[loadtest]"
+# The summary's and the LLM tab's rows and columns.
+SUMMARY_METRICS = ("ttfb", "ttft", "tpot", "itl", "e2el")
+SUMMARY_STATS = ("mean", "median", "p90", "p99")
 
 
 class _MasterState:
@@ -53,7 +56,7 @@ STATE = _MasterState()
 
 
 def say(text: str) -> None:
-    print(f"{PROGRESS_PREFIX} {text}", file=sys.stderr, flush=True)
+    print(f"{PREFIX}{text}", file=sys.stderr, flush=True)
 
 
 def _options(parser: Any) -> None:
@@ -225,9 +228,9 @@ def _print_summary(report: dict[str, Any]) -> None:
     say(f"request_throughput {report['request_throughput']:.2f} req/s  output_throughput "
         f"{report['output_throughput']:.1f} tok/s" + (f"  request_goodput {report['request_goodput']:.2f} req/s"
                                                         if "request_goodput" in report else ""))
-    say(f"{'ms':6} {'mean':>9} {'median':>9} {'p90':>9} {'p99':>9}   (from {report['latency_origin']})")
-    for m in ("ttfb", "ttft", "tpot", "itl", "e2el"):
-        say(f"{m.upper():6} " + " ".join(f"{report[f'{s}_{m}_ms']:9.2f}" for s in ("mean", "median", "p90", "p99")))
+    say(f"{'ms':6} " + " ".join(f"{s:>9}" for s in SUMMARY_STATS) + f"   (from {report['latency_origin']})")
+    for m in SUMMARY_METRICS:
+        say(f"{m.upper():6} " + " ".join(f"{report[f'{s}_{m}_ms']:9.2f}" for s in SUMMARY_STATS))
     for w in report.get("warnings", []):
         say(f"warning: {w}")
 
@@ -242,9 +245,8 @@ def _extend_web_ui(environment: Environment) -> None:
     web_ui.template_args["extended_tabs"] = [{"title": "LLM metrics", "key": "llm"}]
     web_ui.template_args["extended_tables"] = [{
         "key": "llm",
-        "structure": [{"key": "metric", "title": "Metric (ms)"}, {"key": "mean", "title": "Mean"},
-                      {"key": "median", "title": "Median"}, {"key": "p90", "title": "p90"},
-                      {"key": "p99", "title": "p99"}],
+        "structure": [{"key": "metric", "title": "Metric (ms)"},
+                      *({"key": s, "title": s if s.startswith("p") else s.title()} for s in SUMMARY_STATS)],
     }]
 
     def figures() -> dict[str, Any]:
@@ -255,11 +257,11 @@ def _extend_web_ui(environment: Environment) -> None:
         return aggregate(records, open_loop=settings.open_loop, slo=settings.slo or None).figures
 
     def rows(f: dict[str, Any]) -> list[dict[str, Any]]:
-        out = [{"metric": m.upper(), **{s: round(f.get(f"{s}_{m}_ms", 0.0), 2) for s in ("mean", "median", "p90", "p99")}}
-               for m in ("ttfb", "ttft", "tpot", "itl", "e2el")]
+        out = [{"metric": m.upper(), **{s: round(f.get(f"{s}_{m}_ms", 0.0), 2) for s in SUMMARY_STATS}}
+               for m in SUMMARY_METRICS]
         for key in ("request_throughput", "output_throughput", "request_goodput"):
             if key in f:
-                out.append({"metric": f"{key} (/s)", "mean": round(f[key], 2), "median": "", "p90": "", "p99": ""})
+                out.append({"metric": f"{key} (/s)", **dict.fromkeys(SUMMARY_STATS, ""), "mean": round(f[key], 2)})
         return out
 
     def _llm_stats(response: Response) -> Response:

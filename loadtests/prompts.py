@@ -4,8 +4,8 @@ Synthetic prompts are N words drawn from a fixed vocabulary (one word is one tok
 simulators and roughly 1.3 tokens for real tokenizers); request ``i`` of a run always gets the
 same prompt for the same seed, whichever worker sends it, so two runs (direct vs through the
 gateway, before vs after a change) send identical workloads. A prompt file (JSON lines with
-``prompt`` and optional ``max_tokens``/``id``, e.g. ``fixtures/prompts/chat-short.jsonl``) is
-used in a seeded order instead when given.
+``prompt`` and optional ``max_tokens``/``id``) is used in a seeded order instead when given; the
+sets shipped in the package (``loadtests/prompt_sets/``) are named without a path: ``chat-short``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_PROMPT_FILE", "Prompt", "PromptFileError", "PromptSource", "load_prompt_file"]
+from generator.errors import UsageError
 
-DEFAULT_PROMPT_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "prompts" / "chat-short.jsonl"
+__all__ = ["PROMPT_SETS", "Prompt", "PromptFileError", "PromptSource", "load_prompt_file", "prompt_file_path"]
+
+# The prompt sets installed with the package, by name (file name without .jsonl).
+PROMPT_SETS = Path(__file__).resolve().parent / "prompt_sets"
 
 _VOCABULARY = ["the", "model", "server", "answer", "token", "stream", "request", "gateway", "latency", "cache", "queue", "batch", "river", "mountain", "garden", "window", "signal", "memory", "number", "letter", "engine", "planet", "ocean", "forest", "bridge", "market", "music", "paper", "silver", "yellow", "quiet", "rapid", "gentle", "simple", "modern", "ancient", "bright", "narrow", "open", "careful", "useful", "write", "explain", "compare", "describe", "measure", "build", "read", "send", "count", "start", "stop", "wait", "learn", "think", "under", "over", "between", "through", "after", "before", "during", "without", "within", "across", "around", "about"]
 
 
-class PromptFileError(ValueError):
+class PromptFileError(UsageError, ValueError):
     """A prompt file that cannot be used; the message names the file and line."""
 
 
@@ -34,7 +37,16 @@ class Prompt:
     max_tokens: int
 
 
+def prompt_file_path(path: Path) -> Path:
+    """``path`` itself, or the shipped set it names (``chat-short``) when no such file exists."""
+    shipped = PROMPT_SETS / f"{path}.jsonl"
+    if not path.exists() and path.parent == Path(".") and shipped.is_file():
+        return shipped
+    return path
+
+
 def load_prompt_file(path: Path) -> list[tuple[str, str, int | None]]:
+    path = prompt_file_path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:

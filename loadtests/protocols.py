@@ -21,13 +21,34 @@ except ImportError:  # pragma: no cover
     _loads = json.loads
     _DecodeError = ValueError
 
-__all__ = ["APIS", "Chunk", "ProtocolError", "build_request", "parse_full_body", "parse_stream_line"]
+__all__ = [
+    "APIS",
+    "API_ENDPOINTS",
+    "API_FAMILIES",
+    "Chunk",
+    "ProtocolError",
+    "api_name",
+    "build_request",
+    "parse_full_body",
+    "parse_stream_line",
+]
 
+# API name ("<family>-<endpoint>") -> path.
 APIS: dict[str, str] = {
     "openai-chat": "/v1/chat/completions",
     "openai-completions": "/v1/completions",
     "ollama-chat": "/api/chat",
 }
+# `aibackend loadtest --api FAMILY --endpoint ENDPOINT` names one of them (api_name).
+API_FAMILIES = tuple(dict.fromkeys(name.split("-", 1)[0] for name in APIS))
+API_ENDPOINTS = tuple(dict.fromkeys(name.split("-", 1)[1] for name in APIS))
+
+
+def api_name(family: str, endpoint: str) -> str:
+    """The API of ``--api FAMILY --endpoint ENDPOINT``; a family with that endpoint only (ollama:
+    chat) ignores ``--endpoint``."""
+    name = f"{family}-{endpoint}"
+    return name if name in APIS else next(n for n in APIS if n.startswith(f"{family}-"))
 
 
 class ProtocolError(Exception):

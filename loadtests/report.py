@@ -10,12 +10,11 @@ import csv
 import html
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from generator.atomicfile import write_atomic
 from loadtests import svg
 from loadtests.metrics import NS_PER_MS, NS_PER_S, aggregate, per_request
 from loadtests.timing import ERROR_CLASSES, RequestRecord
@@ -67,18 +66,6 @@ def records_path(report_path: Path) -> Path:
 def load_records(path: Path) -> list[RequestRecord]:
     with path.open(encoding="utf-8") as handle:
         return [RequestRecord.from_dict(json.loads(line)) for line in handle if line.strip()]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _origin_ns(records: Sequence[RequestRecord]) -> int:
@@ -195,9 +182,13 @@ def _show(value: Any) -> str:
 
 def write_outputs(report_path: Path, report: dict[str, Any], records: Sequence[RequestRecord], *, open_loop: bool) -> list[Path]:
     csv_path, html_path = sibling_paths(report_path)
-    _atomic_write(report_path, json.dumps(report, indent=2, sort_keys=False) + "\n")
-    _atomic_write(csv_path, csv_text(records, open_loop=open_loop))
-    _atomic_write(html_path, html_text(report, records, open_loop=open_loop))
-    raw = records_path(report_path)
-    _atomic_write(raw, "".join(json.dumps(r.to_dict(), separators=(",", ":")) + "\n" for r in records))
-    return [report_path, csv_path, html_path, raw]
+    texts = {
+        report_path: json.dumps(report, indent=2, sort_keys=False) + "\n",
+        csv_path: csv_text(records, open_loop=open_loop),
+        html_path: html_text(report, records, open_loop=open_loop),
+        records_path(report_path): "".join(json.dumps(r.to_dict(), separators=(",", ":")) + "\n" for r in records),
+    }
+    for path, text in texts.items():
+        write_atomic(path, text, make_parents=True)
+    return list(texts)
+

@@ -1,44 +1,148 @@
-"""The settings of one load-test run, parsed once from Locust's options (``--llm-*``)."""
+"""Every load-test option, declared once, and the settings of one run.
+
+The body of :class:`LoadSettings` is the table: each line declares one option (name, type,
+default, help, choices, and whether ``aibackend loadtest``, Locust's ``--llm-*`` options or both
+have it) and nothing else declares it again. :mod:`loadtests.options` says what an entry
+produces; adding an option (issue 12's ``--goodput``, ``--ignore-eos``...) is one line here, e.g.
+``ignore_eos: bool = option(default=False, group=WORKLOAD, help="...")`` gives ``aibackend
+loadtest --ignore-eos``, ``--llm-ignore-eos true|false``, ``LoadSettings.ignore_eos`` read from
+either, and its place on the Locust command line of every ``aibackend loadtest`` run.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from loadtests.metrics import parse_slo
-from loadtests.protocols import APIS
+from loadtests import options as _options
+from loadtests.arrivals import ARRIVALS
+from loadtests.metrics import format_slo, parse_slo
+from loadtests.options import Option, Where, cli_option, option, option_table
+from loadtests.protocols import API_ENDPOINTS, API_FAMILIES, APIS, api_name
+from loadtests.shape_plan import SHAPE_NAMES
 
-__all__ = ["LoadSettings", "add_locust_arguments"]
+__all__ = [
+    "BY_NAME",
+    "CLIENTS",
+    "CLOSED_LOOP_USERS",
+    "DEFAULT_REPORT",
+    "DEFAULT_REQUESTS",
+    "OPEN_LOOP_USERS",
+    "OPTIONS",
+    "RAW_CLIENT",
+    "LoadSettings",
+    "add_cli_arguments",
+    "add_locust_arguments",
+    "cli_problem",
+]
+
+RAW_CLIENT = "raw"  # loadtests.rawhttp; "fasthttp" is geventhttpclient (always used for https)
+CLIENTS = (RAW_CLIENT, "fasthttp")
+CLOSED_LOOP_USERS = 8  # aibackend's --users when not given, closed loop
+OPEN_LOOP_USERS = 256  # ... and with --rate (the pool, i.e. the maximum concurrency)
+DEFAULT_REQUESTS = 100  # aibackend's --requests when neither it nor --duration is given
+DEFAULT_REPORT = Path("loadtest-report.json")
+
+# aibackend's argument groups, in the order --help shows them.
+TARGET, LOAD, WORKLOAD, GATES, CAMPAIGNS = "target", "load", "workload", "gates and output", "campaigns"
 
 
-@dataclass(frozen=True)
+@option_table
 class LoadSettings:
-    model: str
-    api: str = "openai-chat"
-    stream: bool = True
-    prompt_tokens: int = 32
-    max_tokens: int = 64
-    prompt_file: Path | None = None
-    seed: int = 0
-    rate: float = 0.0  # requests/s over the whole run; 0 = closed loop (each user back to back)
-    arrival: str = "poisson"
-    burstiness: float = 1.0
-    requests: int = 0  # 0 = until --run-time / stop
-    duration: float = 0.0  # seconds, used to bound an open-loop schedule
-    slo: dict[str, float] = field(default_factory=dict)
-    warmup: int = 0
-    timeout: float = 120.0
-    api_key_env: str = "LITELLM_MASTER_KEY"
-    report: Path | None = None
-    thresholds: Path | None = None
-    baseline: Path | None = None
-    max_regression: str = "10%"
-    progress: float = 2.0
-    ui_rows: bool = True
-    client: str = "raw"  # raw (loadtests.rawhttp) or fasthttp (geventhttpclient); https uses fasthttp
-    extra_body: dict[str, Any] = field(default_factory=dict)
+    """The settings of one run (its fields), parsed once from Locust's options; the declarations
+    are also every ``aibackend loadtest`` flag (``ClassVar`` ones are aibackend's only)."""
+
+    host: ClassVar[Option] = cli_option(
+        group=TARGET, help="server root URL, e.g. http://127.0.0.1:4000 (a trailing /v1 is fine)")
+    model: str = option(default="", group=TARGET, help="model name sent in every request")
+    api_family: ClassVar[Option] = cli_option(
+        flag="api", default=API_FAMILIES[0], choices=API_FAMILIES, group=TARGET,
+        help="openai: /v1/chat/completions (SSE); ollama: native /api/chat (NDJSON)")
+    endpoint: ClassVar[Option] = cli_option(
+        default=API_ENDPOINTS[0], choices=API_ENDPOINTS, group=TARGET,
+        help="with --api openai: chat completions or legacy completions")
+    api: str = option(default="openai-chat", choices=tuple(APIS), where=Where.LOCUST, group=TARGET,
+                      help="wire protocol")
+    api_key_env: str = option(
+        default="LITELLM_MASTER_KEY", metavar="VAR", group=TARGET,
+        help="environment variable holding the bearer key (never a command-line value)",
+        llm_help="env var holding the bearer key")
+
+    users: ClassVar[Option] = cli_option(
+        type=int, at_least=1, group=LOAD,
+        help=f"closed loop: concurrent streams (default {CLOSED_LOOP_USERS}); with --rate: the pool of users, "
+        f"i.e. the maximum concurrency (default {OPEN_LOOP_USERS})")
+    rate: float = option(  # requests/s over the whole run; 0 = closed loop (each user back to back)
+        default=0.0, cli_default=None, positive=True, group=LOAD,
+        help="open loop: requests per second (coordinated-omission corrected)",
+        llm_help="open loop: requests/s (0: closed loop)")
+    arrival: str = option(default="poisson", choices=ARRIVALS, group=LOAD)
+    burstiness: float = option(default=1.0, positive=True, group=LOAD, help="gamma shape (1 = Poisson, <1 burstier)",
+                               llm_help="gamma shape (1 = Poisson)")
+    requests: int = option(  # 0 = until the duration / stop
+        default=0, cli_default=None, at_least=1, group=LOAD,
+        help=f"total requests (default {DEFAULT_REQUESTS} unless --duration)",
+        llm_help="stop after this many requests (0: no limit)")
+    duration: float = option(  # seconds: no new request after it; Locust's -t when --llm-duration is not given
+        default=0.0, cli_default=None, positive=True, metavar="S", fallback="run_time", group=LOAD,
+        help="run length in seconds", llm_help="open loop: schedule length in seconds")
+    shape: str = option(default="", choices=SHAPE_NAMES, group=LOAD,
+                        help="closed-loop load shape over --duration with --users at the peak",
+                        llm_help="load shape: " + ", ".join(SHAPE_NAMES))
+    workers: ClassVar[Option] = cli_option(type=int, default=0, at_least=0, group=LOAD,
+                                           help="Locust master + N worker processes (one per core)")
+    warmup: int = option(default=0, group=LOAD, help="first N requests left out of latency figures")
+    timeout: float = option(default=120.0, positive=True, group=LOAD, help="per-request timeout in seconds")
+    seed: int = option(default=0, group=LOAD, help="seed of prompts and arrivals")
+    client: str = option(
+        default=RAW_CLIENT, choices=CLIENTS, group=LOAD,
+        help="HTTP client of the users: raw sockets (default, measured faster) or geventhttpclient",
+        llm_help="HTTP client: raw sockets (default) or geventhttpclient (FastHttpUser's)")
+
+    stream: bool = option(default=True, group=WORKLOAD, help="stream responses")
+    prompt_tokens: int = option(default=32, at_least=1, group=WORKLOAD, help="synthetic prompt length in words",
+                                llm_help="synthetic prompt length (words)")
+    max_tokens: int = option(default=64, at_least=1, group=WORKLOAD, help="max_tokens per request",
+                             llm_help="max_tokens of each request")
+    prompt_file: Path | None = option(
+        default=None, type=Path, group=WORKLOAD, help="JSON-lines prompts, or a set shipped with the package by name (chat-short)",
+        llm_help="JSON-lines prompt file instead of synthetic prompts")
+
+    slo: dict[str, float] = option(
+        default={}, parse=parse_slo, format=format_slo, group=GATES,
+        help="SLOs for goodput in ms, e.g. ttft=500,tpot=50", llm_help="SLOs for goodput, e.g. ttft=500,tpot=50 (ms)")
+    thresholds: Path | None = option(default=None, type=Path, metavar="FILE", group=GATES,
+                                     help="YAML gate, e.g. 'p99_ttft_ms: {max: 500}'",
+                                     llm_help="YAML thresholds gating the run (exit 1)")
+    baseline: Path | None = option(default=None, type=Path, metavar="FILE", group=GATES,
+                                   help="earlier report JSON to compare against",
+                                   llm_help="baseline report JSON for --llm-max-regression")
+    max_regression: str = option(default="10%", metavar="P", group=GATES, help="allowed regression vs --baseline",
+                                 llm_help="allowed regression against the baseline")
+    report: Path | None = option(
+        default=None, type=Path, cli_default=DEFAULT_REPORT, metavar="FILE", group=GATES,
+        help=f"JSON report (CSV and HTML are written beside it); default {DEFAULT_REPORT}",
+        llm_help="write the JSON report here (CSV and HTML beside it)")
+    progress: float = option(default=2.0, where=Where.LOCUST, group=GATES, help="progress line every N s (0: off)")
+    ui_rows: bool = option(default=True, where=Where.LOCUST, group=GATES, help="TTFT/TPOT/TTFB rows")
+
+    sweep: ClassVar[Option] = cli_option(
+        type=bool, default=False, group=CAMPAIGNS,
+        help="step the rate from one stream to saturation; report the knee and the best goodput")
+    sweep_steps: ClassVar[Option] = cli_option(type=int, default=4, at_least=1, group=CAMPAIGNS,
+                                               help="rates between 1 stream and saturation")
+    compare_direct: ClassVar[Option] = cli_option(
+        metavar="URL", group=CAMPAIGNS,
+        help="run the same workload straight at this provider and through --host; report the added latency")
+    direct_model: ClassVar[Option] = cli_option(
+        group=CAMPAIGNS, help="model name at the provider for --compare-direct (default: --model)")
+    compare: ClassVar[Option] = cli_option(nargs="+", metavar="URL=MODEL", group=CAMPAIGNS,
+                                           help="one workload against several servers, tabulated")
+
+    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into each request body; no flag yet
 
     @property
     def open_loop(self) -> bool:
@@ -50,64 +154,34 @@ class LoadSettings:
 
     @classmethod
     def from_options(cls, options: Any) -> LoadSettings:
-        def opt(name: str, default: Any = None) -> Any:
-            value = getattr(options, name, default)
-            return default if value in (None, "") else value
+        """From Locust's parsed options (``environment.parsed_options``)."""
+        return cls(**_options.from_locust(options, OPTIONS))
 
-        # --llm-duration reaches workers (Locust ships only custom options to them); -t does not.
-        run_time = opt("llm_duration", 0) or opt("run_time", 0) or 0
-        return cls(
-            model=opt("llm_model", "") or "",
-            api=opt("llm_api", "openai-chat"),
-            stream=str(opt("llm_stream", "true")).lower() in ("1", "true", "yes", "on"),
-            prompt_tokens=int(opt("llm_prompt_tokens", 32)),
-            max_tokens=int(opt("llm_max_tokens", 64)),
-            prompt_file=Path(opt("llm_prompt_file")) if opt("llm_prompt_file") else None,
-            seed=int(opt("llm_seed", 0)),
-            rate=float(opt("llm_rate", 0.0)),
-            arrival=opt("llm_arrival", "poisson"),
-            burstiness=float(opt("llm_burstiness", 1.0)),
-            requests=int(opt("llm_requests", 0)),
-            duration=float(run_time),
-            slo=parse_slo(opt("llm_slo", "") or ""),
-            warmup=int(opt("llm_warmup", 0)),
-            timeout=float(opt("llm_timeout", 120.0)),
-            api_key_env=opt("llm_api_key_env", "LITELLM_MASTER_KEY"),
-            report=Path(opt("llm_report")) if opt("llm_report") else None,
-            thresholds=Path(opt("llm_thresholds")) if opt("llm_thresholds") else None,
-            baseline=Path(opt("llm_baseline")) if opt("llm_baseline") else None,
-            max_regression=str(opt("llm_max_regression", "10%")),
-            progress=float(opt("llm_progress", 2.0)),
-            ui_rows=str(opt("llm_ui_rows", "true")).lower() in ("1", "true", "yes", "on"),
-            client=opt("llm_client", "raw"),
-        )
+    @classmethod
+    def from_cli(cls, args: argparse.Namespace) -> LoadSettings:
+        """From the ``aibackend loadtest`` flags: each one with a Locust twin (``--slo`` parsed here,
+        once; ValueError when it is bad), and the API that ``--api`` and ``--endpoint`` name."""
+        return cls(**_options.from_cli(args, OPTIONS), api=api_name(args.api, args.endpoint))
+
+    def locust_argv(self) -> list[str]:
+        """These settings as ``--llm-*`` options; :meth:`from_options` reads them back."""
+        return _options.locust_argv(self, OPTIONS)
+
+
+OPTIONS = _options.table(LoadSettings)
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``aibackend loadtest``."""
+    _options.add_cli_arguments(parser, OPTIONS)
 
 
 def add_locust_arguments(parser: Any) -> None:
-    """Register the ``--llm-*`` options on Locust's parser (shown in its web UI too)."""
-    group = parser.add_argument_group("LLM load test (ai-backend-unified)")
-    group.add_argument("--llm-model", default="", help="model name sent in every request")
-    group.add_argument("--llm-api", default="openai-chat", choices=list(APIS), help="wire protocol")
-    group.add_argument("--llm-stream", default="true", choices=["true", "false"], help="stream responses")
-    group.add_argument("--llm-prompt-tokens", type=int, default=32, help="synthetic prompt length (words)")
-    group.add_argument("--llm-max-tokens", type=int, default=64, help="max_tokens of each request")
-    group.add_argument("--llm-prompt-file", default="", help="JSON-lines prompt file instead of synthetic prompts")
-    group.add_argument("--llm-seed", type=int, default=0, help="seed of prompts and arrivals")
-    group.add_argument("--llm-rate", type=float, default=0.0, help="open loop: requests/s (0: closed loop)")
-    group.add_argument("--llm-arrival", default="poisson", choices=["constant", "poisson", "gamma"])
-    group.add_argument("--llm-burstiness", type=float, default=1.0, help="gamma shape (1 = Poisson)")
-    group.add_argument("--llm-requests", type=int, default=0, help="stop after this many requests (0: no limit)")
-    group.add_argument("--llm-duration", type=float, default=0.0, help="open loop: schedule length in seconds")
-    group.add_argument("--llm-slo", default="", help="SLOs for goodput, e.g. ttft=500,tpot=50 (ms)")
-    group.add_argument("--llm-warmup", type=int, default=0, help="first N requests left out of latency figures")
-    group.add_argument("--llm-timeout", type=float, default=120.0, help="per-request timeout in seconds")
-    group.add_argument("--llm-api-key-env", default="LITELLM_MASTER_KEY", help="env var holding the bearer key")
-    group.add_argument("--llm-report", default="", help="write the JSON report here (CSV and HTML beside it)")
-    group.add_argument("--llm-thresholds", default="", help="YAML thresholds gating the run (exit 1)")
-    group.add_argument("--llm-baseline", default="", help="baseline report JSON for --llm-max-regression")
-    group.add_argument("--llm-max-regression", default="10%", help="allowed regression against the baseline")
-    group.add_argument("--llm-progress", type=float, default=2.0, help="progress line every N s (0: off)")
-    group.add_argument("--llm-ui-rows", default="true", choices=["true", "false"], help="TTFT/TPOT/TTFB rows")
-    group.add_argument("--llm-client", default="raw", choices=["raw", "fasthttp"],
-                       help="HTTP client: raw sockets (default) or geventhttpclient (FastHttpUser's)")
-    group.add_argument("--llm-shape", default="", help="load shape: smoke, load, stress, spike, soak")
+    """Register the ``--llm-*`` options on Locust's parser."""
+    _options.add_locust_arguments(parser, OPTIONS)
+
+
+def cli_problem(args: argparse.Namespace) -> str | None:
+    """The first ``aibackend loadtest`` number out of its declared range, as a usage message."""
+    return _options.cli_problem(args, OPTIONS)

@@ -6,8 +6,9 @@ import math
 
 __all__ = ["DEFAULT_SECONDS", "SHAPE_NAMES", "shape_users"]
 
-SHAPE_NAMES = ("smoke", "load", "stress", "spike", "soak")
+# Each shape's length when the run gives none (closed loop, -t/--llm-duration not set).
 DEFAULT_SECONDS = {"smoke": 30.0, "load": 120.0, "stress": 300.0, "spike": 120.0, "soak": 3600.0}
+SHAPE_NAMES = tuple(DEFAULT_SECONDS)
 
 
 def shape_users(kind: str, elapsed: float, peak: int, seconds: float) -> int | None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import gevent  # type: ignore[import-untyped]
+import gevent
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from locust import User, constant, task
@@ -37,6 +37,7 @@ from loadtests.protocols import (
 )
 from loadtests.rawhttp import RawConnection
 from loadtests.runtime import RunContext, Work
+from loadtests.settings import RAW_CLIENT
 from loadtests.timing import RequestRecord, now_ns
 
 __all__ = ["LLMBaseUser", "LLMRequestFailed", "OllamaChatUser", "OpenAIChatUser", "OpenAICompletionsUser"]
@@ -70,7 +71,7 @@ class LLMBaseUser(User):
         self.headers = headers
         self.raw: RawConnection | None = None
         self.http: HTTPClient | None = None
-        if ctx.settings.client == "raw" and parts.scheme == "http":
+        if ctx.settings.client == RAW_CLIENT and parts.scheme == "http":
             # No socket read timeout: exchange() bounds the whole request with a gevent.Timeout of
             # the same length, and a per-read timer costs ~50 us on every wake-up (stamping latency).
             self.raw = RawConnection(parts.hostname or "127.0.0.1", parts.port or 80,

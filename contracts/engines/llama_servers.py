@@ -24,10 +24,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from generator.errors import AibackendError
 from generator.net import free_port
+from generator.providers import engine_types
 
 __all__ = [
     "ENGINE_KINDS",
@@ -43,8 +44,11 @@ __all__ = [
     "start_engine",
 ]
 
+# The engines this module knows how to start: a Literal, so mypy checks every per-kind table. Which
+# types have a real engine is the provider registry's `engine_backed` (engine_types());
+# tests/unit/test_contract_registry.py fails when the registry names one this Literal lacks.
 EngineKind = Literal["llama_cpp", "llama_cpp_python"]
-ENGINE_KINDS: tuple[EngineKind, ...] = ("llama_cpp", "llama_cpp_python")
+ENGINE_KINDS: tuple[EngineKind, ...] = tuple(cast(EngineKind, kind) for kind in engine_types())
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"  # keep in step with scripts/setup.d/50-llama-cpp.sh
 SETUP_HINT = "run `bash scripts/setup.d/50-llama-cpp.sh` (part of `make setup`) to build the llama.cpp engines"
 HOST = "127.0.0.1"
@@ -81,9 +85,6 @@ class EngineServer:
     @property
     def readiness_path(self) -> str:
         return "/health" if self.kind == "llama_cpp" else "/v1/models"
-
-    def is_running(self) -> bool:
-        return self.process.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
         try:

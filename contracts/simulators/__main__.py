@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from contracts.commands import simulate
+from contracts.simulators import cli as simulate
 from generator.errors import AibackendError
 
 

@@ -8,6 +8,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.errors import UsageError
+from generator.providers import REGISTRY, simulated_types
+
 __all__ = [
     "CONTROL_FIELDS",
     "DEFAULT_CTX_SIZES",
@@ -18,10 +21,11 @@ __all__ = [
     "SimulatorConfig",
 ]
 
-PROVIDER_TYPES = ("ollama", "vllm", "llama_cpp", "llama_cpp_python", "openai")
+# The types the simulator stands in for: those the provider registry gives a simulator port.
+PROVIDER_TYPES = simulated_types()
 
 # The real servers' default ports (the CLI's default); the Python API always uses port 0.
-DEFAULT_PORTS = {"ollama": 11434, "vllm": 8000, "llama_cpp": 8080, "llama_cpp_python": 8000, "openai": 8000}
+DEFAULT_PORTS = {name: port for name in PROVIDER_TYPES if (port := REGISTRY[name].simulator_port) is not None}
 
 DEFAULT_MODELS = {
     "ollama": "llama3.2:latest",
@@ -37,7 +41,7 @@ DEFAULT_MODELS = {
 DEFAULT_CTX_SIZES = {"llama_cpp": 2048, "llama_cpp_python": 2048}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A field has a value the simulator cannot use; the message names the field."""
 
 

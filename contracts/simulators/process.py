@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.simulators.config import SimulatorConfig
+from generator.errors import AibackendError
 
 __all__ = ["RunningSimulator", "SimulatorStartError", "start_simulator", "start_simulator_in_thread"]
 
@@ -28,7 +29,7 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _URL = re.compile(r"on (http://\S+?:(\d+)) ")
 
 
-class SimulatorStartError(RuntimeError):
+class SimulatorStartError(AibackendError):
     """The simulator process did not come up; the message carries its output."""
 
 

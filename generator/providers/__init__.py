@@ -3,6 +3,11 @@
 Adding a type (say ``tgi``) is one module in this package defining ``PROVIDER_TYPE``: its extra
 schema fields (a ``ProviderBase`` subclass), its LiteLLM prefix and parameters, its health
 endpoint, its contract type. Modules are discovered, so nothing else in the compiler changes.
+
+This registry is the one declaration of which provider types exist and what the rest of the
+project has for each: a simulator (``simulator_port``), a contract spec (``contract_type``), a real
+engine built by the set-up (``engine_backed``). ``contracts/`` and the app derive their lists from
+it (``simulated_types()``, ``contract_types()``, ``engine_types()``); none keeps its own tuple.
 """
 
 from __future__ import annotations
@@ -10,11 +15,25 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from generator.models import ModelSpec, ProviderBase
 
-__all__ = ["REGISTRY", "ProviderType", "discover", "get_type", "known_types", "refresh"]
+__all__ = [
+    "GATEWAY_CONTRACT_TYPE",
+    "REGISTRY",
+    "ProviderType",
+    "contract_types",
+    "discover",
+    "engine_types",
+    "openai_family_contract_types",
+    "refresh",
+    "simulated_types",
+]
+
+# The gateway itself (the LiteLLM proxy) is a contract type but not a provider type: it is not
+# declared in providers.yaml, and it speaks the OpenAI API family.
+GATEWAY_CONTRACT_TYPE = "litellm"
 
 PLACEHOLDER_API_KEY = "sk-no-key-required"  # llama.cpp ignores it; the OpenAI client needs one
 
@@ -27,13 +46,17 @@ class ProviderType:
     settings_model: type[ProviderBase]
     litellm_prefix: str
     health_endpoint: str
-    contract_type: str
+    contract_type: str | None  # the spec the contract suite holds it to (contracts/specs/); None: none
     default_port: int
+    # The port of ``aibackend simulate TYPE`` (the real server's default); None: no simulator.
+    simulator_port: int | None = None
+    engine_backed: bool = False  # the set-up builds the real server; engine tests run it
     api_base_suffix: str = ""  # appended to base_url unless already there ("/v1")
     forbidden_base_suffix: str | None = None  # a suffix that is a known mistake (Ollama + "/v1")
     placeholder_api_key: str | None = None
     serves_any_model: bool = False  # one model per server, name ignored (llama.cpp)
     extra_params: dict[str, Any] = field(default_factory=dict)
+    api_family: Literal["openai", "ollama", "anthropic"] = "openai"  # the wire protocol it speaks
 
     def api_base(self, provider: ProviderBase) -> str:
         base = provider.base_url.rstrip("/")
@@ -87,9 +110,23 @@ def refresh() -> None:
 refresh()
 
 
-def known_types() -> list[str]:
-    return list(REGISTRY)
+def simulated_types() -> tuple[str, ...]:
+    """The types ``aibackend simulate`` can stand in for."""
+    return tuple(name for name, provider_type in REGISTRY.items() if provider_type.simulator_port is not None)
 
 
-def get_type(name: str) -> ProviderType:
-    return REGISTRY[name]
+def engine_types() -> tuple[str, ...]:
+    """The types whose real server the set-up builds (the engine tests run them)."""
+    return tuple(name for name, provider_type in REGISTRY.items() if provider_type.engine_backed)
+
+
+def contract_types() -> tuple[str, ...]:
+    """Every type the contract suite has a spec for: the providers' and the gateway's."""
+    types = [provider_type.contract_type for provider_type in REGISTRY.values() if provider_type.contract_type]
+    return (*types, GATEWAY_CONTRACT_TYPE)
+
+
+def openai_family_contract_types() -> frozenset[str]:
+    """Contract types that serve the OpenAI-compatible ``/v1`` surface (the gateway included)."""
+    types = {t.contract_type for t in REGISTRY.values() if t.contract_type and t.api_family == "openai"}
+    return frozenset({*types, GATEWAY_CONTRACT_TYPE})

@@ -15,6 +15,7 @@ PROVIDER_TYPE = ProviderType(
     settings_model=AnthropicProvider,
     litellm_prefix="anthropic",
     health_endpoint="/v1/models",
-    contract_type="anthropic",
+    contract_type=None,  # no spec yet: `contract` refuses it
     default_port=443,
+    api_family="anthropic",
 )

@@ -17,6 +17,9 @@ PROVIDER_TYPE = ProviderType(
     health_endpoint="/v1/models",
     contract_type="llama_cpp_python",
     default_port=8000,
+    api_family="openai",
+    simulator_port=8000,
+    engine_backed=True,
     api_base_suffix="/v1",
     placeholder_api_key=PLACEHOLDER_API_KEY,
 )

@@ -17,6 +17,8 @@ PROVIDER_TYPE = ProviderType(
     health_endpoint="/api/tags",
     contract_type="ollama",
     default_port=11434,
+    api_family="ollama",
+    simulator_port=11434,
     # LiteLLM's ollama_chat talks to the native API at the server root: a /v1 base breaks it.
     forbidden_base_suffix="/v1",
 )

@@ -17,6 +17,9 @@ PROVIDER_TYPE = ProviderType(
     health_endpoint="/models",
     contract_type="openai",
     default_port=443,
+    api_family="openai",
+    # Local OpenAI-compatible servers (vLLM, LM Studio's proxy...) commonly listen on 8000.
+    simulator_port=8000,
     # Local OpenAI-compatible servers often need no key, but the OpenAI client insists on one.
     placeholder_api_key=PLACEHOLDER_API_KEY,
 )

@@ -17,5 +17,7 @@ PROVIDER_TYPE = ProviderType(
     health_endpoint="/health",
     contract_type="vllm",
     default_port=8000,
+    api_family="openai",
+    simulator_port=8000,
     api_base_suffix="/v1",
 )

@@ -16,9 +16,9 @@ import pytest
 
 from contracts.suite import Check, Probe, Target, checks_for, open_probe
 from contracts.targets import api_key_from_env, parse_target, targets_from_providers_file
-from generator.errors import UsageError
+from generator.errors import AibackendError, ConfigInvalid
+from generator.providers import simulated_types
 
-SIMULATED_TYPES = ("ollama", "vllm", "llama_cpp", "llama_cpp_python", "openai")
 # The contract suite's own simulators: fast, and a seed no other test uses, so the session
 # factory never hands them to a test that reconfigures its simulators with control().
 CONTRACT_SIM = {"ttft_ms": 1.0, "tpot_ms": 0.5, "seed": 3_141_592}
@@ -53,11 +53,12 @@ def _live_specs(config: pytest.Config) -> list[TargetSpec]:
 def target_specs(config: pytest.Config) -> list[TargetSpec]:
     try:
         live = _live_specs(config)
-    except UsageError as exc:  # a bad --target / --providers-file: say so, no traceback
-        raise pytest.UsageError(str(exc)) from exc
+    except AibackendError as exc:  # a bad --target / --providers-file: say so, no traceback
+        located = [d.format() for d in exc.diagnostics] if isinstance(exc, ConfigInvalid) else []
+        raise pytest.UsageError("\n".join([*located, str(exc)])) from exc
     if live:
         return live
-    specs = [TargetSpec(t, f"sim-{t}", simulator=t) for t in SIMULATED_TYPES]
+    specs = [TargetSpec(t, f"sim-{t}", simulator=t) for t in simulated_types()]
     specs.append(TargetSpec("openai", "sim-ollama-v1-as-openai", simulator="ollama"))
     return specs
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from aibackend.cli import main
 from contracts.suite import checks_for, known_deviations
-from generator.cli import main
 from generator.net import free_port
 
 pytestmark = [pytest.mark.contract]

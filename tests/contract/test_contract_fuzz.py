@@ -10,8 +10,7 @@ import schemathesis
 from schemathesis.core.failures import FailureGroup
 
 from contracts.fuzz import fuzz_target, stream_conformance, usage_conformance
-from contracts.schemas import load_spec
-from contracts.specbuilder import spec_path
+from contracts.schemas import load_spec, spec_path
 from contracts.suite import Target, open_probe
 
 pytestmark = [pytest.mark.contract]

@@ -3,7 +3,7 @@ serving the tiny random-weight model: every check of each type, ``aibackend cont
 TYPE=URL`` exiting 0, and seeded fuzzing.
 
 Where a real server breaks its contract, its spec (contracts/specs/<type>.yaml, via
-contracts/specbuilder.py) records the deviation in ``x-known-deviations``, with the evidence;
+contracts/specbuilder/<type>.py) records the deviation in ``x-known-deviations``, with the evidence;
 docs/llama-cpp.md says which were spec errors (fixed) and which are the server's. Each recorded
 deviation must be OBSERVED here: a stale record fails as surely as an unrecorded violation.
 """
@@ -87,6 +87,6 @@ def test_fuzzing_the_real_engine_finds_only_known_deviations(request: pytest.Fix
     found = [f"{o.check}: {v}" for o in outcomes for v in o.violations]
     assert found == [], "\n".join(found)
     # The seeded run does meet recorded deviations (each excused finding matched one exactly:
-    # contracts/suite.py, excuses); a run meeting none would prove nothing about the records.
+    # contracts/suite/deviations.py, excuses); a run meeting none would prove nothing about the records.
     excused = sorted({(o.check, k.violation.rule) for o in outcomes for k in o.known})
     assert excused != [], "fuzzing the real engine met none of its recorded deviations"

@@ -45,8 +45,8 @@ def test_runs_until_sigterm_printing_its_url() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["simulate", "tgi"], "argument TYPE: invalid choice: 'tgi' (choose from 'ollama', 'vllm', 'llama_cpp', "
-                              "'llama_cpp_python', 'openai')"),
+        (["simulate", "tgi"], "argument TYPE: invalid choice: 'tgi' (choose from 'llama_cpp', "
+                              "'llama_cpp_python', 'ollama', 'openai', 'vllm')"),
         (["simulate", "vllm", "--tpot-ms", "-3"], "argument --tpot-ms: expected a number >= 0, got '-3'"),
         (["simulate", "vllm", "--slots", "0"], "argument --slots: expected an integer >= 1, got '0'"),
         (["simulate", "vllm", "--error-rate", "2"],

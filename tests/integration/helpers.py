@@ -12,6 +12,7 @@ import httpx
 import yaml
 
 from contracts.simulators import RunningSimulator, SimulatorConfig, start_simulator
+from generator.providers import REGISTRY
 from tests.plugins.gateway import RunningGateway
 
 __all__ = [
@@ -25,10 +26,6 @@ __all__ = [
 
 # Quick simulators: the gateway's own overhead is what these tests exercise.
 FAST: dict[str, Any] = {"ttft_ms": 2, "tpot_ms": 1, "output_tokens": 4, "slots": 256}
-
-# Provider types whose OpenAI surface LiteLLM reaches under <url>/v1 (Ollama is reached natively).
-_V1_TYPES = {"vllm", "llama_cpp", "llama_cpp_python", "openai"}
-
 
 @contextlib.contextmanager
 def started_simulators(specs: dict[str, tuple[str, list[str]]], **config: Any) -> Iterator[dict[str, RunningSimulator]]:
@@ -58,7 +55,9 @@ def aliases_onto(names: list[str] | tuple[str, ...]) -> dict[str, Any]:
 
 def api_base_of(sim: RunningSimulator) -> str:
     """What LiteLLM reports in x-litellm-model-api-base for a deployment on ``sim``."""
-    return sim.url + "/v1" if sim.config.type in _V1_TYPES else sim.url
+    # The OpenAI family is reached under <url>/v1 (these tests give openai providers that base);
+    # Ollama natively at the root.
+    return sim.url + "/v1" if REGISTRY[sim.config.type].api_family == "openai" else sim.url
 
 
 def model_counts(sim: RunningSimulator) -> dict[str, int]:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import cli
+from aibackend import cli
 from generator.acceptance import accepted_keys, check_acceptance
+from generator.layers import CRITICAL
 from generator.pipeline import build
 
 pytestmark = [pytest.mark.integration, pytest.mark.requires_litellm, pytest.mark.slow]
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.requires_litellm, pytest.mark
 @pytest.fixture(scope="module")
 def example_config() -> dict[str, object]:
     root = Path(__file__).resolve().parents[2]
-    result = build(root / "fixtures" / "configs" / "example", critical=True, commit="none")
+    result = build(root / "fixtures" / "configs" / "example", layers=CRITICAL, commit="none")
     assert result.config is not None
     return result.config
 

@@ -1,7 +1,7 @@
 """``aibackend cache stats|keys|flush`` against a real redis-server with a password.
 
 The command module is driven through its own argument parser (``add_arguments`` + ``run``), the
-way ``generator.cli`` dispatches it.
+way ``aibackend.cli`` dispatches it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.commands import cache as cache_command
+from aibackend.commands import cache as cache_command
 from generator.errors import AibackendError, UsageError
 from tests.plugins.gateway import write_sources
 from tests.plugins.redis_server import RedisServer

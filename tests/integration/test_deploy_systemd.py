@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.deploy_redis import REDIS_CONF, render_redis_conf
-from generator.deploy_systemd import render_units
+from aibackend.deploy.redis_conf import REDIS_CONF, render_redis_conf
+from aibackend.deploy.systemd import render_units
+from aibackend.observability.files import write_files
 from generator.load import load_sources
-from generator.observability import write_files
 
 pytestmark = [pytest.mark.integration]
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.commands import health, ports, request, requests, wait_for
+from aibackend.commands import health, ports, request, requests, wait_for
 from generator.net import free_port, port_is_open
 from tests.plugins.gateway import RunningGateway, write_sources
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aibackend.commands import ci
 from generator import store
-from generator.commands import ci
 from generator.pipeline import build
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]

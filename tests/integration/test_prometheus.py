@@ -23,14 +23,14 @@ from typing import Any
 
 import pytest
 
+from aibackend.observability.dashboards import panel_exprs
+from aibackend.observability.files import render_observability, write_files
+from aibackend.observability.prometheus import gateway_exprs
+from aibackend.observability.promql import metric_names
 from contracts.simulators import RunningSimulator, SimulatorConfig, start_simulator
+from generator.gateway_sections import AlertSettings, MonitoringSettings, ObservabilityConfig
 from generator.load import load_sources
 from generator.net import free_port, wait_for_http
-from generator.observability import render_observability, write_files
-from generator.observability_dashboards import panel_exprs
-from generator.observability_models import AlertSettings, MonitoringSettings, ObservabilityConfig
-from generator.observability_prometheus import gateway_exprs
-from generator.observability_promql import metric_names
 from tests.plugins.gateway import RunningGateway, write_sources
 from tests.plugins.redis_server import RedisServer
 

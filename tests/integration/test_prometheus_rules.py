@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aibackend.observability.dashboards import panel_exprs
+from aibackend.observability.files import render_observability, write_files
+from generator.gateway_sections import MonitoringSettings, ObservabilityConfig
 from generator.load import load_sources
-from generator.observability import render_observability, write_files
-from generator.observability_dashboards import panel_exprs
-from generator.observability_models import MonitoringSettings, ObservabilityConfig
 
 pytestmark = [pytest.mark.integration]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from generator.deploy_redis import render_redis_conf
+from aibackend.deploy.redis_conf import render_redis_conf
 from generator.load import load_sources
 from generator.net import free_port
 from tests.plugins.gateway import write_sources

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import yaml
 
+from aibackend.gateway.gates import expected_groups
 from contracts.simulators import RunningSimulator
-from generator.gateway_gates import expected_groups
 from tests.integration.helpers import api_base_of, deployment_ids, fan_out, model_counts, started_simulators
 from tests.plugins.gateway import RunningGateway, generate
 

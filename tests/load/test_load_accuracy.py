@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from generator.cli import main
+from aibackend.cli import main
 from loadtests.report import load_records, records_path
 from loadtests.timing import RequestRecord
 

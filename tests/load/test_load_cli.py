@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from generator.cli import main
+from aibackend.cli import main
 from generator.net import free_port
 from loadtests.report import load_records, records_path
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from generator.cli import main
+from aibackend.cli import main
 from loadtests.report import load_records, records_path
 
 pytestmark = [pytest.mark.load, pytest.mark.slow]

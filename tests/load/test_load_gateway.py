@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from aibackend.cli import main
 from contracts.simulators import RunningSimulator, SimulatorConfig, start_simulator
-from generator.cli import main
 from loadtests.report import load_records, records_path
 from tests.plugins.gateway import RunningGateway, write_sources
 

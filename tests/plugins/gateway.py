@@ -138,7 +138,7 @@ class RunningGateway:
 
 def _kill_leftovers(config_dir: Path) -> None:
     """Backstop: kill every process group the run dir still names (a test that failed midway)."""
-    from generator.gateway_runtime import stop_process_group
+    from aibackend.gateway.runtime import stop_process_group
 
     run = config_dir / ".run"
     pids: set[int] = set()

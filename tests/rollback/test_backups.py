@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from aibackend.cli import main
 from generator import store
-from generator.cli import main
 from generator.diagnostics import errors_of
 from generator.pipeline import build
 from tests.plugins.configs import EXAMPLE_CONFIG

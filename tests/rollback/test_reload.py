@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from aibackend.gateway.gates import expected_groups
 from contracts.simulators import RunningSimulator, SimulatorConfig, start_simulator
-from generator.gateway_gates import expected_groups
 from generator.net import free_port
 from tests.integration.steady_load import SteadyLoad
 from tests.plugins.gateway import RunningGateway, write_sources

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from aibackend.gateway.gates import expected_groups
 from contracts.simulators import RunningSimulator
-from generator.gateway_gates import expected_groups
 from generator.net import free_port
 from tests.integration.helpers import api_base_of, started_simulators
 from tests.plugins.gateway import RunningGateway, aibackend, new_master_key, write_sources

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.commands import ci
+from aibackend.commands import ci
 from generator.errors import UsageError
 
 pytestmark = [pytest.mark.unit]
@@ -33,9 +33,9 @@ def test_stages_in_order_with_their_commands(config_dir: Path, monkeypatch: pyte
     assert stages[0].command == [py, "-m", "yamllint", "-f", "parsable", "-c", ".yamllint.yaml",
                                  f"{config_dir}/providers.yaml", f"{config_dir}/model-mappings.yaml",
                                  f"{config_dir}/gateway.yaml"]
-    assert stages[1].command == [py, "-m", "generator.cli", "validate", "--critical", "--config-dir", str(config_dir)]
+    assert stages[1].command == [py, "-m", "aibackend.cli", "validate", "--critical", "--config-dir", str(config_dir)]
     assert stages[2].command == ["aibackend", "secrets", "scan", "--config-dir", str(config_dir)]
-    assert stages[3].command == [py, "-m", "generator.cli", "generate", "--check", "--config-dir", str(config_dir)]
+    assert stages[3].command == [py, "-m", "aibackend.cli", "generate", "--check", "--config-dir", str(config_dir)]
     assert stages[4].command == [py, "-m", "pytest", "-m", "unit", "-q", "-p", "no:cacheprovider", "-n", "2",
                                  "--dist", "loadgroup"]
     assert all(s.status == "not-run" for s in stages)

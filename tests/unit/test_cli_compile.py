@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import cli
+from aibackend import cli
 from tests.plugins.configs import MakeConfig
 
 pytestmark = pytest.mark.unit
@@ -119,7 +119,7 @@ def test_bad_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_internal_error_exits_3_and_writes_the_traceback(
     config_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from generator.commands import validate
+    from aibackend.commands import validate
 
     def boom(args: object) -> None:
         raise RuntimeError("kaboom")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from generator.checks import check_environment, check_ports, scan_secrets
+from generator.layers import COMPILE, CRITICAL
 from generator.load import load_sources
 from generator.pipeline import build
 from tests.plugins.configs import MakeConfig
@@ -37,12 +38,12 @@ providers:
 
 def found(config: Path, *, critical: bool = True) -> list[tuple[str, str, str, int | None, str]]:
     """(severity, code, path, line, message) of every diagnostic."""
-    result = build(config, critical=critical, render=False, environ={})
+    result = build(config, layers=CRITICAL if critical else COMPILE, render=False, environ={})
     return [(d.severity, d.code, d.path, d.line, d.message) for d in result.diagnostics]
 
 
 def hints(config: Path) -> list[str | None]:
-    return [d.hint for d in build(config, critical=True, render=False).diagnostics]
+    return [d.hint for d in build(config, layers=CRITICAL, render=False).diagnostics]
 
 
 def test_example_config_is_valid_with_no_consistency_findings(config_dir: Path) -> None:
@@ -107,7 +108,7 @@ def test_fallback_cycle_reports_the_whole_path(make_config: MakeConfig) -> None:
           b: {chain: [c]}
           c: {chain: ["llama3.1:8b", a]}
         """)
-    result = build(config, critical=True, render=False)
+    result = build(config, layers=CRITICAL, render=False)
     assert [d.to_json() for d in result.diagnostics] == [
         {"code": "fallback-cycle", "file": str(config / "model-mappings.yaml"), "path": "fallback_chains.c.chain[1]",
          "line": 8, "message": "fallback cycle a -> b -> c -> a", "hint": "remove c's fallback to a"}
@@ -126,7 +127,7 @@ def test_two_node_cycle_matches_the_documented_json(make_config: MakeConfig) -> 
           b:
             chain: [a]
         """)
-    [d] = build(config, critical=True, render=False).diagnostics
+    [d] = build(config, layers=CRITICAL, render=False).diagnostics
     assert (d.code, d.path, d.message, d.hint) == (
         "fallback-cycle", "fallback_chains.b.chain[0]", "fallback cycle a -> b -> a", "remove b's fallback to a")
 
@@ -150,7 +151,7 @@ def test_fallback_to_a_disabled_provider_warns_and_is_left_out(make_config: Make
           "llama3.1:8b":
             chain: [dolphin, "qwen2.5-coder:7b"]
         """, gateway=None)
-    result = build(config, critical=True, commit="none")
+    result = build(config, layers=CRITICAL, commit="none")
     assert [(d.severity, d.code, d.path, d.message) for d in result.diagnostics] == [
         ("warning", "fallback-to-inactive", "fallback_chains.llama3.1:8b.chain[0]",
          "`dolphin` is served only by a disabled provider `old`; it is left out of the fallback chain of `llama3.1:8b`")
@@ -179,7 +180,7 @@ def test_invalid_regex_and_pattern_matching_nothing(make_config: MakeConfig) -> 
 
 def test_pattern_resolution_is_reported(make_config: MakeConfig) -> None:
     config = make_config(providers=PROVIDERS, mappings="patterns:\n  - {pattern: '^Qwen/.*', provider: vllm}\n")
-    routes = build(config, critical=True).routes
+    routes = build(config, layers=CRITICAL).routes
     assert routes is not None
     [resolution] = routes.patterns
     assert (resolution.pattern, resolution.provider, resolution.names) == (
@@ -225,7 +226,7 @@ def test_model_served_by_several_providers_warns_how_to_disambiguate(make_config
     models: ["llama3.1:8b"]
 """
     config = make_config(providers=providers, mappings="exact_matches: {}\n")
-    result = build(config, critical=True, render=False)
+    result = build(config, layers=CRITICAL, render=False)
     [d] = result.diagnostics
     assert (d.severity, d.code, d.path, d.line) == ("warning", "ambiguous-model", "providers.ollama.models[0]", 6)
     assert d.message == ("model `llama3.1:8b` is served by several active providers (ollama, ollama2); "

@@ -3,11 +3,13 @@ comes from (respx stands in for the server)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 import respx
 
-from generator.cli import main
+from aibackend.cli import main
 
 pytestmark = [pytest.mark.unit]
 
@@ -35,7 +37,7 @@ pytestmark = [pytest.mark.unit]
         (
             ["--target", "tgi=http://127.0.0.1:8000"],
             "aibackend contract: error: --target 'tgi=http://127.0.0.1:8000': unknown provider type 'tgi'\n"
-            "  hint: use one of: ollama, vllm, llama_cpp, llama_cpp_python, openai, litellm\n",
+            "  hint: use one of: llama_cpp, llama_cpp_python, ollama, openai, vllm, litellm\n",
         ),
         (
             ["--target", "vllm=127.0.0.1:8000"],
@@ -53,6 +55,19 @@ def test_bad_usage_exits_2_with_a_clear_message(argv: list[str], message: str, c
     assert main(["contract", *argv]) == 2
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", message)
+
+
+def test_an_invalid_providers_file_is_reported_as_validate_reports_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = tmp_path / "providers.yaml"
+    registry.write_text("providers:\n  a:\n    type: vllm\n    base_ulr: http://127.0.0.1:8000\n    models: [m]\n", encoding="utf-8")
+    assert main(["contract", "--providers-file", str(registry)]) == 1
+    assert capsys.readouterr().err == (
+        f"{registry}:4: error[unknown-key] providers.a.base_ulr: unknown key `base_ulr`, did you mean `base_url`?\n"
+        "    hint: rename it to `base_url`\n"
+        "aibackend contract: error: configuration is invalid: 1 error(s)\n"
+    )
 
 
 def test_a_bad_second_target_fails_before_anything_is_sent(capsys: pytest.CaptureFixture[str]) -> None:

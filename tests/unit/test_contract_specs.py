@@ -12,7 +12,8 @@ import schemathesis
 
 from contracts.proofs import BEGIN, DEVIATIONS_BEGIN, DEVIATIONS_END, END, deviation_table, proof_table
 from contracts.schemas import load_spec, spec_schemas
-from contracts.specbuilder import PROVIDER_TYPES, build_spec, render, spec_path
+from contracts.specbuilder import build_spec, render, spec_path
+from generator.providers import contract_types
 
 pytestmark = [pytest.mark.unit]
 
@@ -28,14 +29,14 @@ OPERATIONS = {
 }
 
 
-@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+@pytest.mark.parametrize("provider_type", contract_types())
 def test_checked_in_spec_is_what_the_builder_makes(provider_type: str) -> None:
     assert spec_path(provider_type).read_text(encoding="utf-8") == render(build_spec(provider_type)), (
         "stale spec: run python -m contracts.specbuilder"
     )
 
 
-@pytest.mark.parametrize("provider_type", PROVIDER_TYPES)
+@pytest.mark.parametrize("provider_type", contract_types())
 def test_spec_loads_in_schemathesis_with_its_operations(provider_type: str) -> None:
     schema = schemathesis.openapi.from_path(str(spec_path(provider_type)))
     assert [result.ok().label for result in schema.get_all_operations()] == OPERATIONS[provider_type]

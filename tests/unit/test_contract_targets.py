@@ -8,7 +8,7 @@ import pytest
 
 from contracts.suite import Target
 from contracts.targets import api_key_from_env, parse_target, targets_from_providers_file
-from generator.errors import UsageError
+from generator.errors import ConfigInvalid, UsageError
 
 pytestmark = [pytest.mark.unit]
 
@@ -82,23 +82,54 @@ def test_a_providers_api_key_env_is_read(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("providers: []\n", [("invalid-value", "providers", 1)]),
+        ("providers:\n  a: {type: tgi, base_url: 'http://x'}\n", [("unknown-provider-type", "providers.a.type", 2)]),
+        (
+            "providers:\n  a: {type: vllm, base_url: 'x:1', models: [m]}\n",
+            [("invalid-value", "providers.a.base_url", 2)],
+        ),
+        (
+            "providers:\n  a: {type: vllm, models: [m]}\n  b: {type: vllm, base_url: 'http://x'}\n",
+            [("missing-key", "providers.a.base_url", 2), ("missing-key", "providers.b.models", 3)],
+        ),
+        ("providers: [\n", [("yaml-syntax", "", 2)]),
+    ],
+    ids=["not-a-mapping", "unknown-type", "bad-url", "missing-keys", "bad-yaml"],
+)
+def test_an_invalid_registry_gets_the_validators_located_diagnostics(
+    tmp_path: Path, text: str, found: list[tuple[str, str, int]]
+) -> None:
+    registry = tmp_path / "providers.yaml"
+    registry.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigInvalid) as caught:
+        targets_from_providers_file(registry)
+    diagnostics = caught.value.diagnostics
+    assert [(d.code, d.path, d.line) for d in diagnostics] == found
+    assert {d.file for d in diagnostics} == {str(registry)}
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("providers: []\n", "--providers-file {p}: no 'providers' mapping at the top level"),
-        ("providers:\n  a: {type: tgi, base_url: 'http://x'}\n", "{p}: providers.a.type: 'tgi' has no contract"),
-        ("providers:\n  a: {type: vllm}\n", "{p}: providers.a.base_url: missing"),
-        ("providers:\n  a: {type: vllm, base_url: 'x:1', status: active}\n", "{p}: providers.a.base_url: 'x:1' is not an http(s) URL with a host"),
-        ("providers:\n  a: {type: vllm, base_url: 'http://x', status: disabled}\n", "--providers-file {p}: no active provider to check"),
-        ("providers: [\n", "--providers-file {p}: not valid YAML: "),
+        (
+            "providers:\n  a: {type: anthropic, base_url: 'https://x', models: [m]}\n",
+            "{p}: providers.a.type: 'anthropic' has no contract",
+        ),
+        (
+            "providers:\n  a: {type: vllm, base_url: 'http://x', status: disabled, models: [m]}\n",
+            "--providers-file {p}: no active provider to check",
+        ),
     ],
-    ids=["not-a-mapping", "unknown-type", "no-url", "bad-url", "none-active", "bad-yaml"],
+    ids=["no-contract", "none-active"],
 )
-def test_bad_registry(tmp_path: Path, text: str, message: str) -> None:
+def test_a_registry_with_nothing_to_check(tmp_path: Path, text: str, message: str) -> None:
     registry = tmp_path / "providers.yaml"
     registry.write_text(text, encoding="utf-8")
     with pytest.raises(UsageError) as caught:
         targets_from_providers_file(registry)
-    assert caught.value.message.startswith(message.format(p=registry))
+    assert caught.value.message == message.format(p=registry)
 
 
 def test_missing_registry(tmp_path: Path) -> None:

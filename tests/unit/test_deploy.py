@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.commands import deploy as deploy_command
-from generator.deploy_redis import render_redis_conf
-from generator.deploy_systemd import HEADER, render_units
+from aibackend.commands import deploy as deploy_command
+from aibackend.deploy.redis_conf import render_redis_conf
+from aibackend.deploy.systemd import HEADER, render_units
+from generator.gateway_sections import DeploySettings, ObservabilityConfig, ServiceResources
 from generator.load import Sources, load_sources
-from generator.observability_models import DeploySettings, ObservabilityConfig, ServiceResources
 
 pytestmark = [pytest.mark.unit]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.gateway_process import child_environment
+from aibackend.gateway.process import child_environment
 
 pytestmark = [pytest.mark.unit]
 

@@ -10,11 +10,10 @@ import httpx
 import pytest
 import respx
 
-from generator.commands import health as health_command
-from generator.commands import wait_for as wait_for_command
-from generator.commands._operator import read_sources
-from generator.errors import UsageError
-from generator.health import (
+from aibackend.commands import health as health_command
+from aibackend.commands import wait_for as wait_for_command
+from aibackend.commands._operator import read_sources
+from aibackend.ops.health import (
     HealthResult,
     Target,
     check_all,
@@ -23,6 +22,7 @@ from generator.health import (
     probe,
     provider_targets,
 )
+from generator.errors import UsageError
 
 pytestmark = [pytest.mark.unit]
 

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from loadtests.metrics import aggregate, parse_slo, percentile, steady_window, summarize
+from loadtests.metrics import aggregate, parse_slo, steady_window, summarize
 from loadtests.timing import RequestRecord
 
 pytestmark = [pytest.mark.unit]
@@ -47,14 +47,6 @@ def make(
     r.input_tokens = 8 if usage else None
     r.output_words = chunks * per_chunk
     return r
-
-
-def test_percentile_matches_numpy_linear_method() -> None:
-    values = [1.0, 2.0, 3.0, 4.0, 10.0]
-    assert percentile(values, 50) == 3.0
-    assert percentile(values, 90) == pytest.approx(7.6)  # numpy.percentile([1,2,3,4,10], 90)
-    assert percentile(values, 99) == pytest.approx(9.76)
-    assert percentile([5.0], 99) == 5.0
 
 
 def test_summarize_uses_every_raw_value_no_rounding() -> None:

@@ -66,8 +66,9 @@ def test_prompts_are_seeded_and_sized() -> None:
     assert len(p.text.split()) == 16 and p.prompt_tokens == 16 and p.max_tokens == 40
 
 
-def test_shipped_prompt_file_loads_and_cycles() -> None:
-    path = ROOT / "fixtures" / "prompts" / "chat-short.jsonl"
+def test_shipped_prompt_set_loads_by_name_and_cycles(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # a name, not a path: found in the installed package wherever we are
+    path = Path("chat-short")
     rows = load_prompt_file(path)
     assert len(rows) == 20
     src = PromptSource(prompt_tokens=8, max_tokens=10, seed=1, prompt_file=path)

@@ -12,14 +12,14 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from generator.commands import observability as observability_command
+from aibackend.commands import observability as observability_command
+from aibackend.observability.dashboards import DASHBOARDS, DATASOURCE_UID, dashboard_json, panel_exprs
+from aibackend.observability.files import HEADER, render_observability
+from aibackend.observability.prometheus import alert_rules, prometheus_config
+from aibackend.observability.promql import metric_names
 from generator.errors import UsageError
+from generator.gateway_sections import AlertSettings, MonitoringSettings, ObservabilityConfig
 from generator.load import Sources, load_sources
-from generator.observability import HEADER, render_observability
-from generator.observability_dashboards import DASHBOARDS, DATASOURCE_UID, dashboard_json, panel_exprs
-from generator.observability_models import AlertSettings, MonitoringSettings, ObservabilityConfig, settings_of
-from generator.observability_prometheus import alert_rules, prometheus_config
-from generator.observability_promql import metric_names
 
 pytestmark = [pytest.mark.unit]
 
@@ -129,7 +129,7 @@ def test_thresholds_come_from_the_alert_settings(make_config: object) -> None:
 
 
 def test_settings_default_when_gateway_yaml_has_no_sections(make_config: object) -> None:
-    assert settings_of(_sources(make_config).gateway) == ObservabilityConfig()
+    assert _sources(make_config).gateway.observability_config() == ObservabilityConfig()
 
 
 @pytest.mark.parametrize("bad", ["5 minutes", "5", "-1m", ""])
@@ -244,7 +244,7 @@ def test_generate_is_deterministic(config_dir: Path, tmp_path: Path) -> None:
     assert render_observability(loaded.sources, tmp_path).files == first
 
 
-def test_settings_of_reads_the_sections_once_gateway_file_has_them() -> None:
+def test_observability_config_bundles_the_gateway_files_sections() -> None:
     # What the lead's GatewayFile fields will give: the typed sections, taken as they are.
     from pydantic import Field
 
@@ -255,7 +255,7 @@ def test_settings_of_reads_the_sections_once_gateway_file_has_them() -> None:
         monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     gateway = Extended.model_validate({"alerts": {"error_ratio": 0.3}, "monitoring": {"scrape_interval": "2s"}})
-    settings = settings_of(gateway)
+    settings = gateway.observability_config()
     assert (settings.alerts.error_ratio, settings.monitoring.scrape_interval) == (0.3, "2s")
     assert settings.deploy == ObservabilityConfig().deploy
 
@@ -263,9 +263,9 @@ def test_settings_of_reads_the_sections_once_gateway_file_has_them() -> None:
 def test_cli_reports_an_invalid_config_with_its_diagnostics(
     make_config: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from generator import cli
+    from aibackend import cli
 
-    monkeypatch.setitem(cli.COMMANDS, "observability", "generator.commands.observability")
+    monkeypatch.setitem(cli.COMMANDS, "observability", "aibackend.commands.observability")
     broken = make_config(gateway="server: {port: 99999}\n")  # type: ignore[operator]
     assert cli.main(["observability", "generate", "--config-dir", str(broken)]) == 1
     err = capsys.readouterr().err

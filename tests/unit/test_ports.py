@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.commands._operator import read_sources
-from generator.ports_registry import (
+from aibackend.commands._operator import read_sources
+from aibackend.ops.ports import (
     Listener,
     PortEntry,
     find_listeners,

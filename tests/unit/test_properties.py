@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from generator.layers import CRITICAL
 from generator.pipeline import build
 from generator.routing import find_cycles
 
@@ -88,9 +89,9 @@ def test_random_valid_registries_generate_deterministically_with_every_name_rout
     try:
         write(root / "a", providers, mappings)
         write(root / "b", providers, mappings)
-        first = build(root / "a", critical=True, commit="none")
+        first = build(root / "a", layers=CRITICAL, commit="none")
         assert first.ok, [d.format() for d in first.diagnostics]
-        second = build(root / "b", critical=True, commit="none")
+        second = build(root / "b", layers=CRITICAL, commit="none")
         assert first.text == second.text
         assert first.config is not None
         groups = {e["model_name"] for e in first.config["model_list"]}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import generator.providers as providers_package
+from generator.layers import CRITICAL
 from generator.pipeline import build
 from generator.providers import REGISTRY, refresh
 from tests.plugins.configs import MakeConfig
@@ -60,7 +61,7 @@ def tgi_type(tmp_path: Path) -> Iterator[None]:
 def test_builtin_types() -> None:
     assert sorted(REGISTRY) == ["anthropic", "llama_cpp", "llama_cpp_python", "ollama", "openai", "vllm"]
     assert {name: (t.health_endpoint, t.contract_type) for name, t in REGISTRY.items()} == {
-        "anthropic": ("/v1/models", "anthropic"),
+        "anthropic": ("/v1/models", None),
         "llama_cpp": ("/health", "llama_cpp"),
         "llama_cpp_python": ("/v1/models", "llama_cpp_python"),
         "ollama": ("/api/tags", "ollama"),
@@ -78,7 +79,7 @@ def test_a_new_type_is_one_module(tgi_type: None, make_config: MakeConfig) -> No
             max_batch_prefill_tokens: 4096
             models: [mistral-7b]
         """, mappings="routing_rules: {default_provider: tgi}\n", gateway=None)
-    result = build(config, critical=True, commit="none")
+    result = build(config, layers=CRITICAL, commit="none")
     assert result.ok, [d.format() for d in result.diagnostics]
     assert result.config is not None
     assert [e["litellm_params"] for e in result.config["model_list"]] == [
@@ -93,5 +94,5 @@ def test_a_new_types_extra_fields_are_its_own(tgi_type: None, make_config: MakeC
         providers:
           v: {type: vllm, base_url: "http://127.0.0.1:8000", max_batch_prefill_tokens: 1, models: [m]}
         """, mappings="{}\n", gateway=None)
-    [d] = build(config, critical=True).diagnostics
+    [d] = build(config, layers=CRITICAL).diagnostics
     assert (d.code, d.path) == ("unknown-key", "providers.v.max_batch_prefill_tokens")

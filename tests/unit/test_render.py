@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from generator.layers import CRITICAL
 from generator.pipeline import build
 from generator.render import MARKER, parse_metadata
 from tests.plugins.configs import EXAMPLE_CONFIG, MakeConfig
@@ -22,7 +23,7 @@ GOLDEN = ROOT / "fixtures" / "golden" / "example-litellm-unified.yaml"
 
 
 def generated(config: Path) -> tuple[str, dict[str, Any]]:
-    result = build(config, critical=True, commit="none")
+    result = build(config, layers=CRITICAL, commit="none")
     assert result.ok, [d.format() for d in result.diagnostics]
     assert result.text is not None and result.config is not None
     return result.text, result.config
@@ -130,7 +131,7 @@ def test_git_commit_is_recorded_inside_a_repository(config_dir: Path) -> None:
                     "--allow-empty", "-m", "x"], check=True)
     head = subprocess.run(["git", "-C", str(config_dir), "rev-parse", "--short=12", "HEAD"], capture_output=True,
                           text=True, check=True).stdout.strip()
-    result = build(config_dir, critical=True)
+    result = build(config_dir, layers=CRITICAL)
     assert result.text is not None
     metadata = parse_metadata(result.text)
     assert metadata is not None and metadata.git_commit == head
@@ -233,7 +234,7 @@ def test_aliases_take_precedence_over_model_names(make_config: MakeConfig) -> No
           o: {type: ollama, base_url: 'http://h:1', models: [a, b]}
           v: {type: vllm, base_url: 'http://h:2', models: [a]}
         """, mappings="exact_matches:\n  a: {provider: v, backend_model: a}\n", gateway=None)
-    result = build(config_dir, critical=True, commit="none")
+    result = build(config_dir, layers=CRITICAL, commit="none")
     assert result.config is not None
     assert deployments(result.config, "a") == [("hosted_vllm/a", "http://h:2/v1", None)]
     assert [d.code for d in result.diagnostics] == ["alias-shadows-model", "ambiguous-model"]

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from generator.commands import requests as requests_command
+from aibackend.commands import requests as requests_command
+from aibackend.ops.request_log import (
+    RequestRecord,
+    analyze,
+    classify,
+    format_record,
+    parse_duration,
+)
 from generator.errors import UsageError
-from generator.request_log import RequestRecord, analyze, classify, format_record, parse_duration, percentile
 
 pytestmark = [pytest.mark.unit]
 
@@ -101,13 +107,6 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
-
-
-def test_percentile_matches_linear_interpolation() -> None:
-    assert percentile([], 50) is None
-    assert percentile([5.0], 99) == 5.0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert percentile([10.0, 20.0], 90) == 19.0
 
 
 def test_tail_line_format() -> None:

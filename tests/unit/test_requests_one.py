@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from generator.commands import request as request_command
+from aibackend.commands import request as request_command
 from generator.errors import AibackendError
 
 pytestmark = [pytest.mark.unit]

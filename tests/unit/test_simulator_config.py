@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from contracts.commands import simulate
 from contracts.rules import RULES, rules_for
 from contracts.simulators import PROVIDER_TYPES, VIOLATION_EFFECTS, VIOLATIONS, ConfigError, SimulatorConfig
+from contracts.simulators import cli as simulate
 
 pytestmark = [pytest.mark.unit]
 
@@ -27,7 +27,7 @@ def test_defaults_name_a_model_per_type() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        (dict(type="tgi"), "type: unknown provider type 'tgi'; choose one of ollama, vllm, llama_cpp, llama_cpp_python, openai"),
+        (dict(type="tgi"), "type: unknown provider type 'tgi'; choose one of llama_cpp, llama_cpp_python, ollama, openai, vllm"),
         (dict(type="llama_cpp", models=["a", "b"]), "models: llama_cpp serves exactly one model (got 2: ['a', 'b'])"),
         (dict(models=["a", "a"]), "models: duplicate model names in ['a', 'a']"),
         (dict(tpot_ms=-1.0), "tpot_ms: must be a finite number >= 0 (got -1.0)"),

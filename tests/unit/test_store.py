@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from generator import store
+from generator import atomicfile, store
 from generator.errors import StoreError
 from generator.store import Backup
 
@@ -66,7 +66,7 @@ def test_output_path_honours_output() -> None:
 
 
 def test_write_atomic_creates_a_new_file_with_mode_644_and_nothing_else(target: Path) -> None:
-    store.write_atomic(target, "héllo\n")
+    atomicfile.write_atomic(target, "héllo\n")
     assert target.read_bytes() == "héllo\n".encode()
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert listing(target.parent) == ["litellm-unified.yaml"]
@@ -75,7 +75,7 @@ def test_write_atomic_creates_a_new_file_with_mode_644_and_nothing_else(target: 
 def test_write_atomic_replaces_and_keeps_the_file_mode(target: Path) -> None:
     target.write_text("old\n")
     target.chmod(0o600)
-    store.write_atomic(target, "new\n")
+    atomicfile.write_atomic(target, "new\n")
     assert target.read_text() == "new\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert listing(target.parent) == ["litellm-unified.yaml"]
@@ -86,7 +86,7 @@ def test_write_atomic_writes_through_a_symlink(tmp_path: Path) -> None:
     real.write_text("old\n")
     link = tmp_path / "litellm-unified.yaml"
     link.symlink_to(real)
-    store.write_atomic(link, "new\n")
+    atomicfile.write_atomic(link, "new\n")
     assert link.is_symlink()
     assert real.read_text() == "new\n"
 
@@ -104,7 +104,7 @@ def test_relative_paths_stay_relative_in_backups(tmp_path: Path, monkeypatch: py
 def test_write_atomic_into_a_missing_directory_is_a_store_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "litellm-unified.yaml"
     with pytest.raises(StoreError) as info:
-        store.write_atomic(missing, "x\n")
+        atomicfile.write_atomic(missing, "x\n")
     assert info.value.message == f"cannot open directory {tmp_path / 'nope'}: No such file or directory"
     assert info.value.hint == (
         "create it first, or pass --config-dir / --output pointing at an existing directory"
@@ -118,7 +118,7 @@ def test_write_atomic_removes_temp_files_a_killed_run_left_and_only_those(target
     unrelated = [".litellm-unified.yaml.not-ours.tmp", ".other.yaml.0123456789abcdef.tmp", "notes.tmp"]
     for name in unrelated:
         (target.parent / name).write_text("keep me")
-    store.write_atomic(target, "new\n")
+    atomicfile.write_atomic(target, "new\n")
     assert listing(target.parent) == sorted([*unrelated, "litellm-unified.yaml"])
 
 
@@ -148,7 +148,7 @@ def test_write_atomic_ignores_a_directory_fsync_the_filesystem_does_not_support(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    store.write_atomic(target, "new\n")
+    atomicfile.write_atomic(target, "new\n")
     assert target.read_text() == "new\n"
     assert listing(target.parent) == ["litellm-unified.yaml"]
 
@@ -162,7 +162,7 @@ def test_write_atomic_without_hard_links_still_succeeds(
         raise OSError(errno.EPERM, strerror(errno.EPERM))
 
     monkeypatch.setattr(os, "link", link)
-    store.write_atomic(target, "new\n")
+    atomicfile.write_atomic(target, "new\n")
     assert target.read_text() == "new\n"
     assert listing(target.parent) == ["litellm-unified.yaml"]
 
@@ -240,7 +240,7 @@ def test_a_failure_at_each_step_leaves_the_old_file_identical_and_no_stray_files
     inject, code = STEPS[step]
     inject(monkeypatch)
     with pytest.raises(StoreError) as info:
-        store.write_atomic(target, generated(2) * 500)
+        atomicfile.write_atomic(target, generated(2) * 500)
     monkeypatch.undo()
     assert info.value.message == (
         f"could not write {target}: {strerror(code)}; the previous file was left unchanged"
@@ -257,7 +257,7 @@ def test_a_failure_at_each_step_leaves_no_file_when_there_was_none(
     inject, _ = STEPS[step]
     inject(monkeypatch)
     with pytest.raises(StoreError):
-        store.write_atomic(target, generated(2))
+        atomicfile.write_atomic(target, generated(2))
     monkeypatch.undo()
     assert listing(target.parent) == []
 
@@ -272,7 +272,7 @@ def test_an_interrupt_while_writing_leaves_the_old_file_and_no_temp(
 
     monkeypatch.setattr(os, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        store.write_atomic(target, "new\n")
+        atomicfile.write_atomic(target, "new\n")
     monkeypatch.undo()
     assert target.read_text() == "old\n"
     assert listing(target.parent) == ["litellm-unified.yaml"]
@@ -559,10 +559,11 @@ def test_verify_generated_names_what_is_wrong(data: bytes, reason: str) -> None:
 def test_verify_generated_catches_a_copy_cut_at_a_line_boundary() -> None:
     from pathlib import Path as _Path
 
+    from generator.layers import CRITICAL
     from generator.pipeline import build
 
     root = _Path(__file__).resolve().parents[2]
-    text = build(root / "fixtures" / "configs" / "example", critical=True, commit="none").text
+    text = build(root / "fixtures" / "configs" / "example", layers=CRITICAL, commit="none").text
     assert text is not None
     assert store.verify_generated(text.encode()) is None
     lines = text.splitlines(keepends=True)

@@ -1,0 +1,171 @@
+"""``aibackend ci``: the config repository's pipeline, stage by stage, stopping at the first failure.
+
+Stages (each is also a command an operator can run alone):
+
+1. ``yaml-lint``       yamllint on the source files (the repository's ``.yamllint`` when it has one)
+2. ``validate``        ``aibackend validate --critical``: YAML syntax, schema, consistency
+3. ``secrets``         ``aibackend secrets scan``: no literal secret in the sources or the generated file
+4. ``generate-check``  ``aibackend generate --check``: every layer, LiteLLM's acceptance, and the committed
+                       generated config is current and unedited
+5. ``unit``, ``contract``, ``integration``: ``python -m pytest -m <tier>`` (``--skip-tests`` leaves them out)
+
+Exit 0 when every stage passed, 1 at the first failing stage (named), 2 when the pipeline could not
+run (no config directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HELP = "run the config repository's CI pipeline: yamllint, validate, secrets, generate --check, tests"
+
+TEST_TIERS = ("unit", "contract", "integration")
+# yamllint's "relaxed" rules, with room for the long comments config files carry.
+YAMLLINT_DEFAULT = "{extends: relaxed, rules: {line-length: {max: 160}}}"
+YAMLLINT_FILES = (".yamllint", ".yamllint.yaml", ".yamllint.yml")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON summary of the stages (and nothing else)")
+    parser.add_argument("--skip-tests", action="store_true", help="leave out the pytest stages")
+    parser.add_argument("--tests", default=",".join(TEST_TIERS), metavar="TIERS",
+                        help=f"pytest tiers to run, comma-separated (default {','.join(TEST_TIERS)})")
+    parser.add_argument("--pytest-args", default="", metavar="ARGS",
+                        help="extra pytest arguments, e.g. \"-n auto --dist loadgroup\"")
+
+
+@dataclass
+class Stage:
+    name: str
+    command: list[str]
+    status: str = "not-run"  # passed | failed | skipped | not-run
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    output: str = ""
+    note: str = ""
+    runner: Callable[[], tuple[int, str]] | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "command": " ".join(self.command), "status": self.status,
+                "exit_code": self.exit_code, "duration_s": round(self.duration_s, 2), "note": self.note,
+                "output_tail": "\n".join(self.output.splitlines()[-30:])}
+
+
+def _subprocess(command: Sequence[str]) -> Callable[[], tuple[int, str]]:
+    def run() -> tuple[int, str]:
+        result = subprocess.run(list(command), capture_output=True, text=True, check=False)
+        return result.returncode, (result.stdout + result.stderr).strip()
+
+    return run
+
+
+def _aibackend(*args: str) -> list[str]:
+    return [sys.executable, "-m", "aibackend.cli", *args]
+
+
+def _secrets_runner(config_dir: Path) -> Callable[[], tuple[int, str]]:
+    def run() -> tuple[int, str]:
+        from aibackend.commands.secrets import default_files
+        from generator.checks import scan_secrets
+
+        files = default_files(config_dir)
+        found = [d for path in files for d in scan_secrets(path, str(path))]
+        if found:
+            return 1, "\n".join(d.format() for d in found)
+        return 0, f"no literal secret in {len(files)} file(s)"
+
+    return run
+
+
+def yamllint_config() -> list[str]:
+    for name in YAMLLINT_FILES:
+        if Path(name).is_file():
+            return ["-c", name]
+    return ["-d", YAMLLINT_DEFAULT]
+
+
+def plan(args: argparse.Namespace) -> list[Stage]:
+    from generator.load import GATEWAY_FILE, MAPPINGS_FILE, PROVIDERS_FILE
+
+    config_dir: Path = args.config_dir
+    sources = [str(config_dir / n) for n in (PROVIDERS_FILE, MAPPINGS_FILE, GATEWAY_FILE) if (config_dir / n).is_file()]
+    lint = [sys.executable, "-m", "yamllint", "-f", "parsable", *yamllint_config(), *sources]
+    stages = [
+        Stage("yaml-lint", lint, runner=_subprocess(lint)),
+        Stage("validate", _aibackend("validate", "--critical", "--config-dir", str(config_dir))),
+        Stage("secrets", ["aibackend", "secrets", "scan", "--config-dir", str(config_dir)],
+              runner=_secrets_runner(config_dir)),
+        Stage("generate-check", _aibackend("generate", "--check", "--config-dir", str(config_dir))),
+    ]
+    tiers = [t.strip() for t in args.tests.split(",") if t.strip()]
+    for tier in tiers:
+        command = [sys.executable, "-m", "pytest", "-m", tier, "-q", "-p", "no:cacheprovider",
+                   *args.pytest_args.split()]
+        stage = Stage(tier, command)
+        if args.skip_tests:
+            stage.status, stage.note = "skipped", "--skip-tests"
+        elif not Path("tests").is_dir():
+            stage.status, stage.note = "skipped", "no tests/ directory here"
+        stages.append(stage)
+    return stages
+
+
+def execute(stages: list[Stage], *, echo: Callable[[str], None]) -> Stage | None:
+    """Run the stages in order; the first failing one is returned (the rest stay not-run)."""
+    runnable = [s for s in stages if s.status != "skipped"]
+    for index, stage in enumerate(runnable, start=1):
+        echo(f"[{index}/{len(runnable)}] {stage.name}: {' '.join(stage.command)}")
+        runner = stage.runner or _subprocess(stage.command)
+        started = time.monotonic()
+        try:
+            stage.exit_code, stage.output = runner()
+        except OSError as exc:
+            stage.exit_code, stage.output = 127, f"could not run: {exc}"
+        stage.duration_s = time.monotonic() - started
+        if stage.exit_code == 5 and stage.name in TEST_TIERS:  # pytest: no test collected
+            stage.status, stage.note = "skipped", "no test collected"
+        elif stage.exit_code == 0:
+            stage.status = "passed"
+        else:
+            stage.status = "failed"
+        echo(f"      {stage.status} ({stage.duration_s:.1f} s){' - ' + stage.note if stage.note else ''}")
+        if stage.status == "failed":
+            return stage
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from generator.errors import UsageError
+
+    if not Path(args.config_dir).is_dir():
+        raise UsageError(f"config directory {args.config_dir} does not exist", hint="pass --config-dir DIR")
+    unknown = [t for t in args.tests.split(",") if t.strip() and t.strip() not in TEST_TIERS]
+    if unknown:
+        raise UsageError(f"--tests: unknown tier(s) {', '.join(unknown)}; choose from {', '.join(TEST_TIERS)}")
+    stages = plan(args)
+
+    def echo(text: str) -> None:
+        if not args.json:
+            print(text, flush=True)
+
+    failed = execute(stages, echo=echo)
+    if args.json:
+        print(json.dumps({"ok": failed is None, "failed_stage": failed.name if failed else None,
+                          "stages": [s.to_json() for s in stages]}, indent=2))
+    elif failed is not None:
+        print(failed.output, file=sys.stderr)
+        print(f"ci: stage '{failed.name}' failed (exit {failed.exit_code}): {' '.join(failed.command)}",
+              file=sys.stderr)
+    else:
+        passed = sum(s.status == "passed" for s in stages)
+        skipped = [s.name for s in stages if s.status == "skipped"]
+        print(f"ci: passed ({passed} stage(s)" + (f"; skipped: {', '.join(skipped)}" if skipped else "") + ")")
+    return 0 if failed is None else 1

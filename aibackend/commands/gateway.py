@@ -1,0 +1,110 @@
+"""``aibackend gateway start|stop|status``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from aibackend.commands._options import add_output_option
+
+HELP = "run the real LiteLLM proxy on the generated config: start, stop, status"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["start", "stop", "status"], help="what to do")
+    add_output_option(parser, "the generated config to serve")
+    parser.add_argument(
+        "--front",
+        choices=["auto", "haproxy", "none"],
+        default="auto",
+        help="put HAProxy on the public port so reloads drop nothing (auto: when installed)",
+    )
+    parser.add_argument("--json", action="store_true", help="status as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from aibackend.extras import require
+    from aibackend.gateway import control as gateway
+    from aibackend.gateway.reload import recover
+    from aibackend.gateway.runtime import RuntimeDir
+    from generator.store import output_path
+
+    if args.action == "start":
+        require("litellm")
+    run_dir = RuntimeDir(args.config_dir)
+    if args.action == "status":
+        note = None
+        if run_dir.journal_file.exists():
+            from generator.errors import GatewayError
+
+            try:
+                with run_dir.lock():
+                    note = recover(run_dir)
+            except GatewayError as exc:  # a reload holds the lock: report, do not interfere
+                note = exc.message
+        return _print_status(gateway.status(run_dir), note, as_json=args.json)
+    with run_dir.lock():
+        note = recover(run_dir)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        if args.action == "start":
+            from aibackend.gateway.settings import plan_for
+
+            config_file = output_path(args.config_dir, args.output)
+            plan = plan_for(args.config_dir)
+            _warn_if_stale(config_file, plan.config_text)
+            state = gateway.start(run_dir, plan, config_file=config_file, front=args.front)
+            front = "HAProxy front" if state.front else "no front (reloads restart it)"
+            print(
+                f"gateway ready at http://{state.host}:{state.port} (pid {state.active.pid}, {front}); "
+                f"log: {state.active.log}"
+            )
+            return 0
+        state = gateway.stop(run_dir)
+        print(f"gateway stopped (pid {state.active.pid}, http://{state.host}:{state.port})")
+        return 0
+
+
+def _warn_if_stale(config_file: Path, generated: str) -> None:
+    from generator.render import comparable
+
+    try:
+        on_disk = config_file.read_text(encoding="utf-8")
+    except OSError:
+        return  # gateway.start says the file is missing
+    if comparable(on_disk) != comparable(generated):
+        print(
+            f"note: {config_file} differs from what the sources generate (rolled back, hand-edited or not "
+            "regenerated); serving it as it is. 'aibackend reload' serves the sources.",
+            file=sys.stderr,
+        )
+
+
+def _print_status(status: object, note: str | None, *, as_json: bool) -> int:
+    from aibackend.gateway.control import GatewayStatus
+
+    assert isinstance(status, GatewayStatus)
+    if as_json:
+        data = status.to_json()
+        data["recovered"] = note
+        print(json.dumps(data, indent=2))
+        return 0 if status.running else 1
+    if note:
+        print(f"note: {note}")
+    state = status.state
+    if state is None:
+        print("gateway: not running")
+        return 1
+    if not status.running:
+        print(f"gateway: NOT running ({status.problem})")
+        return 1
+    front = "HAProxy front" if state.front else "no front"
+    readiness = "ready" if status.ready else "NOT ready"
+    print(
+        f"gateway: running, {readiness} at http://{state.host}:{state.port} "
+        f"(pid {state.active.pid} on port {state.active.port}, slot {state.active.slot}, {front})\n"
+        f"  config: {state.active.config}\n  log: {state.active.log}"
+    )
+    return 0

@@ -1,0 +1,81 @@
+"""``aibackend rollback [BACKUP]``: restore a backup as the generated config."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from aibackend.commands._options import add_output_option
+from generator.store import DEFAULT_KEEP, output_path, require_directory, rollback
+
+HELP = "restore a backup (default: the newest) as the gateway config; the current one is backed up first"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "backup",
+        nargs="?",
+        default=None,
+        metavar="BACKUP",
+        help="a backup's name as `aibackend backups` lists it, or its path (default: the newest)",
+    )
+    add_output_option(parser, "the generated config to restore")
+
+
+def backups_keep(config_dir: Path) -> int:
+    """``backups.keep`` from gateway.yaml; the default when the file is absent or unreadable.
+
+    A rollback is what one reaches for when things are broken, so a broken gateway.yaml must
+    not stop it: it warns and keeps the default number of backups instead.
+    """
+    from pydantic import ValidationError
+
+    from generator.load import GATEWAY_FILE
+    from generator.models import GatewayFile
+    from generator.yamlsource import read_yaml_file
+
+    path = config_dir / GATEWAY_FILE
+    if not path.is_file():
+        return DEFAULT_KEEP
+    try:
+        parsed, problems = read_yaml_file(path, str(path), allow_empty=True)
+        if parsed is not None and not problems:
+            return GatewayFile.model_validate(parsed.data).backups.keep
+    except (OSError, ValidationError):
+        pass
+    print(
+        f"warning: {path} does not validate (run `aibackend validate`); "
+        f"keeping the default {DEFAULT_KEEP} backups",
+        file=sys.stderr,
+    )
+    return DEFAULT_KEEP
+
+
+def _rollback_command(args: argparse.Namespace, backup: str) -> str:
+    words = ["aibackend", "rollback"]
+    if args.config_dir != Path("config"):
+        words += ["--config-dir", str(args.config_dir)]
+    if args.output is not None:
+        words += ["--output", str(args.output)]
+    return shlex.join([*words, backup])
+
+
+def run(args: argparse.Namespace) -> int:
+    path = output_path(args.config_dir, args.output)
+    require_directory(path)
+    existed = path.exists()
+    restored, safety = rollback(path, args.backup, keep=backups_keep(args.config_dir))
+    if safety is None and existed:
+        print(f"{path} already holds {restored.name}; nothing was changed")
+        return 0
+    print(f"restored {restored.name} as {path}")
+    if safety is not None:
+        print(f"the replaced config was saved as {safety.name}")
+        print(f"  undo with: {_rollback_command(args, safety.name)}")
+    print(
+        "note: the running gateway serves the restored config once restarted; the source files "
+        "were not changed, so `aibackend generate` would re-create the config they describe"
+    )
+    return 0

@@ -1,0 +1,136 @@
+"""What a check is, and the helpers checks judge answers with.
+
+A ``Check`` is a small function of a ``Probe`` returning the ``Violation``s it found, declared with
+the contract types it applies to and the rules it can report (``declare_check`` refuses ids not
+in ``contracts/rules.py``). The helpers below turn an answer into violations the same way for
+every API family: a wrong status, a body against a schema of the type's spec, an error answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from contracts.rules import RULES
+from contracts.suite.probe import Probe
+from contracts.violation import Violation
+
+__all__ = [
+    "MAX_TOKENS",
+    "PROMPT",
+    "UNKNOWN_MODEL",
+    "Check",
+    "CheckFunction",
+    "clip",
+    "declare_check",
+    "endpoint_of",
+    "expect_error",
+    "expect_status",
+    "json_body",
+    "schema_violations",
+]
+
+MAX_TOKENS = 3  # small: a contract run exercises the protocol, not the model
+PROMPT = "Say hello in three words."
+UNKNOWN_MODEL = "no-such-model-for-contract-check"
+
+CheckFunction = Callable[[Probe], list[Violation]]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    types: frozenset[str]
+    rules: tuple[str, ...]  # the rules this check can report (the README's table)
+    run: CheckFunction
+    description: str = ""
+    # The rule a broken exchange (dropped connection, timeout) breaks; default: the first rule.
+    transport_rule: str | None = None
+
+
+def declare_check(name: str, types: Iterable[str], rules: tuple[str, ...], run: CheckFunction) -> Check:
+    """A ``Check`` whose description is ``run``'s docstring; a typo in a rule id fails at import."""
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        raise ValueError(f"check {name} names unknown rules {unknown}")
+    # A stream cut short is a stream without its end marker.
+    transport = "sse-done" if "sse-done" in rules else "ndjson-done" if "ndjson-done" in rules else None
+    return Check(name, frozenset(types), rules, run, (run.__doc__ or "").strip(), transport)
+
+
+# --- judging answers -----------------------------------------------------------------------------
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """An answer's text as a one-line excerpt for a violation's ``actual``."""
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def endpoint_of(method: str, path: str) -> str:
+    return f"{method} {path}"
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The answer's JSON document; None when it is not JSON (the schema check then says so)."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def schema_violations(probe: Probe, rule: str, endpoint: str, schema: str, document: Any) -> list[Violation]:
+    """``document`` against the named schema of the probe's spec: one violation naming every error."""
+    errors = probe.schemas.errors(schema, document)
+    if not errors:
+        return []
+    return [Violation(rule, endpoint, f"a body matching the {probe.type} {schema} schema", "; ".join(errors))]
+
+
+def expect_status(
+    rule: str, endpoint: str, response: httpx.Response, wanted: int, what: str, probe: Probe | None = None
+) -> list[Violation]:
+    """A violation unless the answer has the ``wanted`` status; with ``probe``, the answer is kept
+    for known-deviation matching."""
+    if response.status_code == wanted:
+        return []
+    violation = Violation(rule, endpoint, f"{wanted} {what}", f"{response.status_code}: {clip(response.text)}")
+    if probe is not None:
+        probe.observed[violation] = response
+    return [violation]
+
+
+def expect_error(
+    probe: Probe,
+    rule: str,
+    path: str,
+    wanted: int,
+    *,
+    body: Any = None,
+    raw: bytes | None = None,
+    what: str,
+    schema_rule: str = "error-schema",
+    also: frozenset[int] = frozenset(),
+) -> list[Violation]:
+    """POST an invalid request: ``wanted`` (or a status in ``also``) with the spec's error body for it."""
+    endpoint = endpoint_of("POST", path)
+    response = probe.request("POST", path, body=body, raw=raw)
+    if response.status_code in also:
+        wanted = response.status_code  # an equally correct answer, held to its own error body
+    if response.status_code != wanted:
+        violation = Violation(rule, endpoint, f"{wanted} for {what}", f"{response.status_code}: {clip(response.text)}")
+        probe.observed[violation] = response
+        return [violation]
+    schema = probe.error_schema("POST", path, wanted)
+    if schema is None:
+        return []
+    document = json_body(response)
+    errors = probe.schemas.errors(schema, document) if document is not None else [f"not JSON: {clip(response.text)}"]
+    if errors:
+        return [Violation(schema_rule, endpoint, f"the {probe.type} {schema} body for {what}", "; ".join(errors))]
+    return []
+
