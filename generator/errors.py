@@ -10,6 +10,7 @@
     ├── GatewayError          starting, stopping or reloading the gateway failed: exit 1
     │   └── GateFailed        (aibackend.gateway.gates) a new instance failed a health gate
     ├── CacheUnavailable      (aibackend.ops.cache) the gateway's Redis cannot be reached
+    ├── SourceEditError       (generator.source_edit) an edit of providers.yaml that cannot be made
     ├── EngineUnavailable     (contracts.engines.llama_servers) a real llama.cpp server is missing or did not start
     └── SimulatorStartError   (contracts.simulators.process) a simulator did not come up
 
