@@ -46,6 +46,8 @@ COMMANDS: dict[str, str] = {
     "requests": "aibackend.commands.requests",
     "secrets": "aibackend.commands.secrets",
     "ci": "aibackend.commands.ci",
+    "providers": "aibackend.commands.providers",
+    "switch": "aibackend.commands.switch",
 }
 
 
