@@ -188,6 +188,21 @@ def _change(args: argparse.Namespace) -> Any:
     return lambda text, file: source_edit.add_provider(text, new, file=file)
 
 
+def _status_already(args: argparse.Namespace) -> str | None:
+    """For enable/disable: what says the provider already has that status (an absent ``status``
+    means active, so enabling it must not add a line), or None."""
+    if args.action not in ("enable", "disable"):
+        return None
+    from generator.load import load_sources
+
+    sources = load_sources(args.config_dir).sources
+    provider = sources.providers.providers.get(args.name) if sources is not None else None
+    wanted = "active" if args.action == "enable" else "disabled"
+    if sources is None or provider is None or provider.status != wanted:
+        return None  # the edit says why it cannot be made, or makes it
+    return f"{sources.files['providers']} already says {wanted}"
+
+
 def _command_words(args: argparse.Namespace, *words: str) -> str:
     prefix = ["aibackend", "providers", words[0]]
     if Path(args.config_dir) != Path("config"):
@@ -207,10 +222,14 @@ def _edit(args: argparse.Namespace) -> int:
     from generator.load import display_path
 
     layers = tuple(n for n in registry.EDIT_LAYERS if not (args.skip_litellm_check and n == "litellm"))
+    label = f"providers {args.action} {args.name}"
     with registry.editing(args.config_dir):
+        already = _status_already(args)
+        if already is not None:
+            print(f"{label}: {already}; nothing changed")
+            return 0
         proposal = registry.propose(args.config_dir, _change(args), layers=layers)
         _print_warnings(proposal)
-        label = f"providers {args.action} {args.name}"
         if not proposal.changed:
             print(f"{label}: {proposal.display} already says so; nothing changed")
             return 0

@@ -175,7 +175,8 @@ def plan_switch(config_dir: Path, name: str, options: SwitchOptions) -> SwitchPl
                 )
 
     def change(text: str, file: str) -> str:
-        text = source_edit.set_field(text, name, "status", "active", file=file)
+        if not target.is_active:  # an absent status already means active: add no line for it
+            text = source_edit.set_field(text, name, "status", "active", file=file)
         for old in old_engines:
             text = source_edit.set_field(text, old.name, "status", "disabled", file=file)
         return text
@@ -476,16 +477,19 @@ def _files_and_gateway(plan: SwitchPlan, clock: _Clock, undo: _Undo) -> None:
     proposal = plan.proposal
     config_file = store.output_path(plan.config_dir)
     before: bytes | None = config_file.read_bytes() if config_file.exists() else None
-    reloaded = False
+    # "not started", "started" (cut short: by a signal), "done", "rolled back" (by itself, gated)
+    reload = "not started"
 
     def put_back() -> None:
         registry.restore(proposal)
-        if reloaded and registry.gateway_running(plan.config_dir):
-            # The reload regenerates from the restored sources and moves the gateway onto them.
+        if reload in ("started", "done") and registry.gateway_running(plan.config_dir):
+            # Regenerated from the restored sources, and the gateway moved onto them; a reload cut
+            # short is first finished or undone by its own journal (``recover``).
             applied = registry.apply(plan.config_dir, config_text=None, keep=proposal.keep)
             clock.say("5 rollback", f"providers.yaml restored; {applied.message}")
-        elif plan.gateway is not None and not reloaded:
-            clock.say("5 rollback", "providers.yaml restored (the reload had rolled itself back)")
+        elif plan.gateway is not None:
+            clock.say("5 rollback", "providers.yaml restored" + (
+                " (the reload had rolled itself back)" if reload == "rolled back" else ""))
         elif before is not None:
             store.install(config_file, before.decode("utf-8"), keep=proposal.keep)
             clock.say("5 rollback", f"providers.yaml and {config_file.name} restored")
@@ -500,15 +504,19 @@ def _files_and_gateway(plan: SwitchPlan, clock: _Clock, undo: _Undo) -> None:
     backup = registry.write(proposal)
     _journal(plan, providers_backup=backup.name if backup else None)
     clock.say("3 gateway", f"wrote {proposal.display}" + (f" (previous: backups/{backup.name})" if backup else ""))
+    assert proposal.build.text is not None
     if plan.gateway is None:
-        assert proposal.build.text is not None
         generated = store.install(config_file, proposal.build.text, keep=proposal.keep)
         clock.say("3 gateway", f"wrote {config_file}" + (f" (previous: backups/{generated.name})" if generated else ""))
         return
     clock.say("3 gateway", "reloading the gateway (blue/green behind its front)")
-    assert proposal.build.text is not None
-    applied = registry.apply(plan.config_dir, config_text=proposal.build.text, keep=proposal.keep)
-    reloaded = True
+    reload = "started"
+    try:
+        applied = registry.apply(plan.config_dir, config_text=proposal.build.text, keep=proposal.keep)
+    except AibackendError:
+        reload = "rolled back"  # reload's own rule: the old config and the old gateway kept
+        raise
+    reload = "done"
     clock.say("3 gateway", applied.message)
 
 

@@ -128,7 +128,13 @@ def test_enable_and_disable_change_one_line_and_apply_regenerates(cfg: Path) -> 
     assert code == 0 and (cfg / "providers.yaml").read_text() == original
     code, out, _ = run(cfg, "enable", "llama_cpp_native", "--skip-litellm-check")
     assert (code, out.strip().splitlines()[-1]) == (
-        0, f"providers enable llama_cpp_native: {cfg}/providers.yaml already says so; nothing changed")
+        0, f"providers enable llama_cpp_native: {cfg}/providers.yaml already says active; nothing changed")
+    # No `status:` line means active: enabling such a provider adds no line either.
+    implicit = original.replace("    base_url: http://127.0.0.1:8000\n    status: active\n", "    base_url: http://127.0.0.1:8000\n")
+    (cfg / "providers.yaml").write_text(implicit)
+    code, out, _ = run(cfg, "enable", "llama_cpp_python", "--skip-litellm-check")
+    assert code == 0 and "already says active; nothing changed" in out
+    assert (cfg / "providers.yaml").read_text() == implicit
 
 
 @pytest.mark.parametrize(("args", "expected"), [
