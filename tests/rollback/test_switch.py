@@ -36,7 +36,8 @@ pytestmark = [
     pytest.mark.timeout(1800),
 ]
 
-RATE = 5  # requests per second, per model name
+# 5 requests per second through the gateway, as the issue asks: most for the name that stays served.
+RATES = {"chat": 3.0, "coder": 1.0, "uncensored": 1.0}
 # A slow answer on a loaded 2-core machine is not a hang; the gateway's own timeouts are far shorter.
 LOAD_TIMEOUT_S = 120
 SWITCH_TIMEOUT_S = 900
@@ -146,8 +147,8 @@ def _served(gw: RunningGateway) -> set[str]:
 
 def _switch(stack: Stack, name: str, *extra: str) -> tuple[object, dict[str, LoadResult]]:
     gw = stack.gateway
-    loads = {model: SteadyLoad(gw.url, gw.key, model, rate=RATE, timeout=LOAD_TIMEOUT_S)
-             for model in ("chat", "coder", "uncensored")}
+    loads = {model: SteadyLoad(gw.url, gw.key, model, rate=rate, timeout=LOAD_TIMEOUT_S)
+             for model, rate in RATES.items()}
     for load in loads.values():
         load.__enter__()
     try:
@@ -221,7 +222,7 @@ def test_switch_there_and_back_under_load_loses_no_request_whose_model_stays_ser
     assert "stopping vllm-qwen" in out and "starting vllm-dolphin" in out
     assert "4 check    uncensored: 200 from" in out and "4 check    dolphin-m: 200 from" in out
     # The model that stays served lost nothing; the switched ones were answered, never left hanging.
-    assert loads["chat"].sent >= 5 * RATE
+    assert loads["chat"].sent >= 10 * RATES["chat"]
     assert loads["chat"].failures == []
     for model in ("coder", "uncensored"):
         assert _hangs(loads[model]) == [], loads[model].failures[:5]
@@ -320,7 +321,7 @@ def test_providers_add_apply_reloads_the_gateway_and_rollback_apply_undoes_it(
     assert _snapshot(stack) == before
 
     with start_simulator(SimulatorConfig(type="ollama", models=["extra:1b"], ttft_ms=5, tpot_ms=1)) as extra:
-        with SteadyLoad(gw.url, gw.key, "chat", rate=RATE, timeout=LOAD_TIMEOUT_S) as load:
+        with SteadyLoad(gw.url, gw.key, "chat", rate=sum(RATES.values()), timeout=LOAD_TIMEOUT_S) as load:
             added = gw.cli("providers", "add", "ollama-b", "--type", "ollama", "--base-url", extra.url,
                            "--model", "extra:1b", "--apply", "--skip-litellm-check", timeout=SWITCH_TIMEOUT_S)
         assert added.returncode == 0, added.stdout + added.stderr
@@ -331,7 +332,7 @@ def test_providers_add_apply_reloads_the_gateway_and_rollback_apply_undoes_it(
             "\n  ollama-b:\n    type: ollama\n    base_url: " + extra.url + "\n    models:\n      - extra:1b\n")
         backup = re.search(r"undo with: aibackend providers rollback --config-dir \S+ (\S+)", added.stdout)
         assert backup is not None
-        with SteadyLoad(gw.url, gw.key, "chat", rate=RATE, timeout=LOAD_TIMEOUT_S) as load:
+        with SteadyLoad(gw.url, gw.key, "chat", rate=sum(RATES.values()), timeout=LOAD_TIMEOUT_S) as load:
             undone = gw.cli("providers", "rollback", backup.group(1), "--apply", timeout=SWITCH_TIMEOUT_S)
         assert undone.returncode == 0, undone.stdout + undone.stderr
         assert load.result.failures == []
@@ -359,7 +360,8 @@ def test_sigterm_after_the_reload_puts_the_old_engine_back_before_the_gateway(st
     providers, generated, pid, _ = _snapshot(stack)
     # A slow first token keeps the check step busy for seconds: the signal lands in it.
     stack.dolphin.flags("--ttft-ms 3000")
-    loads = {model: SteadyLoad(gw.url, gw.key, model, rate=RATE, timeout=LOAD_TIMEOUT_S) for model in ("chat", "coder")}
+    loads = {model: SteadyLoad(gw.url, gw.key, model, rate=RATES[model], timeout=LOAD_TIMEOUT_S)
+             for model in ("chat", "coder")}
     for load in loads.values():
         load.__enter__()
     try:
