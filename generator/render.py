@@ -63,7 +63,7 @@ def _deployment_entry(
     rpm = group.rpm if group.rpm is not None else (type_limits.rpm if type_limits else None)
     tpm = group.tpm if group.tpm is not None else (type_limits.tpm if type_limits else None)
     if rpm is not None:
-        params["rpm"] = rpm
+        params["rpm"] = rpm + V2_RPM_OFFSET if shared_state(sources.gateway) else rpm
     if tpm is not None:
         params["tpm"] = tpm
     if deployment.order is not None:
@@ -95,6 +95,29 @@ def _catch_all_entry(sources: Sources, provider_name: str) -> dict[str, Any]:
     return {"model_name": "*", "litellm_params": params, "model_info": {"id": f"*@{provider_name}/*", "mode": "chat"}}
 
 
+# LiteLLM 1.106.2's usage-based-routing-v2 skips a deployment once ``current_rpm + 1 >= rpm``
+# (router_strategy/lowest_tpm_rpm_v2.py, _return_potential_deployments): `rpm: N` admits N - 1
+# requests a minute (and `rpm: 1` none). The generator writes N + 1 so that N are admitted.
+V2_RPM_OFFSET = 1
+
+
+def shared_state(gateway: GatewayFile) -> bool:
+    """Several LiteLLM processes serve: cooldowns, rpm/tpm counters must live in Redis, not in each."""
+    return gateway.server.processes > 1
+
+
+def _shared_state_settings(gateway: GatewayFile, *, limited: bool) -> dict[str, Any]:
+    cache = gateway.cache
+    settings: dict[str, Any] = {"redis_host": cache.host, "redis_port": cache.port}
+    if cache.password_env:
+        settings["redis_password"] = f"os.environ/{cache.password_env}"
+    if limited:
+        # Only usage-based-routing-v2 keeps rpm/tpm usage in Redis (per clock minute); the default
+        # strategy counts in each process, so N replicas would admit N times the limit.
+        settings["routing_strategy"] = "usage-based-routing-v2"
+    return settings
+
+
 def _router_settings(gateway: GatewayFile, routes: RouteTable, *, limited: bool) -> dict[str, Any]:
     reliability = gateway.reliability
     settings: dict[str, Any] = {
@@ -114,6 +137,8 @@ def _router_settings(gateway: GatewayFile, routes: RouteTable, *, limited: bool)
     if limited:
         # LiteLLM 1.106 ignores deployments' rpm/tpm unless pre-call checks are on.
         settings["enable_pre_call_checks"] = True
+    if shared_state(gateway):
+        settings.update(_shared_state_settings(gateway, limited=limited))
     return settings
 
 

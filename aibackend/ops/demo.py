@@ -289,7 +289,8 @@ def rewrite_copy(sources: Sources, target_dir: Path, urls: dict[str, str], *, ga
     (target_dir / "providers.yaml").write_text(providers_yaml(providers), encoding="utf-8")
     shutil.copyfile(sources.config_dir / "model-mappings.yaml", target_dir / "model-mappings.yaml")
     gateway = sources.gateway
-    server = gateway.server.model_copy(update={"host": "127.0.0.1", "port": gateway_port, "workers": 1})
+    server = gateway.server.model_copy(update={"host": "127.0.0.1", "port": gateway_port, "workers": 1,
+                                               "replicas": 1})
     cache = (CacheSettings(enabled=False) if redis_port is None else gateway.cache.model_copy(update={
         "enabled": True, "type": "redis", "host": "127.0.0.1", "port": redis_port, "password_env": None}))
     gateway = gateway.model_copy(update={"server": server, "cache": cache})
