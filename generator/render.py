@@ -63,7 +63,7 @@ def _deployment_entry(
     rpm = group.rpm if group.rpm is not None else (type_limits.rpm if type_limits else None)
     tpm = group.tpm if group.tpm is not None else (type_limits.tpm if type_limits else None)
     if rpm is not None:
-        params["rpm"] = rpm + V2_RPM_OFFSET if shared_state(sources.gateway) else rpm
+        params["rpm"] = rpm
     if tpm is not None:
         params["tpm"] = tpm
     if deployment.order is not None:
@@ -95,10 +95,12 @@ def _catch_all_entry(sources: Sources, provider_name: str) -> dict[str, Any]:
     return {"model_name": "*", "litellm_params": params, "model_info": {"id": f"*@{provider_name}/*", "mode": "chat"}}
 
 
-# LiteLLM 1.106.2's usage-based-routing-v2 skips a deployment once ``current_rpm + 1 >= rpm``
-# (router_strategy/lowest_tpm_rpm_v2.py, _return_potential_deployments): `rpm: N` admits N - 1
-# requests a minute (and `rpm: 1` none). The generator writes N + 1 so that N are admitted.
-V2_RPM_OFFSET = 1
+# No compensation for usage-based-routing-v2's `current_rpm + 1 >= rpm` exclusion
+# (router_strategy/lowest_tpm_rpm_v2.py, _return_potential_deployments): measured with LiteLLM
+# 1.106.2, one or two Routers on one Redis, requests one after another, `rpm: N` admitted N a
+# minute, and N - 1 when requests came back to back on one process (the in-memory count was ahead
+# of the 0.1 s Redis sync); writing N + 1 would then admit N + 1. A limit protects a backend, so
+# it is written as given: never more than N (tests/integration/test_fleet.py, docs/gateway.md).
 
 
 def shared_state(gateway: GatewayFile) -> bool:

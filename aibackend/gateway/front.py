@@ -78,7 +78,7 @@ def render_haproxy_config(*, host: str, port: int, socket_path: Path, servers: l
         "    option redispatch 1",
         # A request that could not even be delivered, or got no answer at all (the replica went
         # away), is sent again.
-        "    retry-on conn-failure empty-response",
+        "    retry-on conn-failure empty-response junk-response",
         "",
         "frontend public",
         f"    bind {host}:{port}",
