@@ -122,6 +122,8 @@ class Front:
         front = cls(
             FrontState(pid=process.pid, config=str(run.haproxy_config), socket=str(run.haproxy_socket), log=str(run.haproxy_log))
         )
+        # For a service manager (deploy systemd: PIDFile=): the front is the gateway's main process.
+        write_atomic(run.haproxy_pid, f"{process.pid}\n")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -147,6 +149,7 @@ class Front:
         if self.alive():
             stop_process_group(self.state.pid, timeout=5)
         Path(self.state.socket).unlink(missing_ok=True)
+        (Path(self.state.config).parent / "haproxy.pid").unlink(missing_ok=True)
 
     def command(self, line: str) -> str:
         """One runtime-API command over the admin socket; returns HAProxy's answer."""

@@ -6,7 +6,7 @@ Everything the running gateway leaves on disk lives in ``<config-dir>/.run/``:
     gateway.pid       pids of the serving LiteLLM replicas, one a line (for humans and scripts)
     gateway-<slot>.log, gateway-<slot>-<i>.log   LiteLLM's output, one file per replica of a slot
     live-<slot>.yaml  the config the replicas of a slot were started on
-    haproxy.cfg, haproxy.sock, haproxy.log   the front, when there is one
+    haproxy.cfg, haproxy.sock, haproxy.log, haproxy.pid   the front, when there is one
     reload.json       the journal of a reload in progress (see aibackend.gateway.reload)
     lock              flock'ed by every command that changes the gateway
 
@@ -163,6 +163,10 @@ class RuntimeDir:
     @property
     def haproxy_socket(self) -> Path:
         return self.path / "haproxy.sock"
+
+    @property
+    def haproxy_pid(self) -> Path:
+        return self.path / "haproxy.pid"
 
     @property
     def haproxy_log(self) -> Path:
