@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 pytest_plugins = [
+    "tests.plugins.processes",
     "tests.plugins.configs",
     "tests.plugins.simulators",
     "tests.plugins.redis_server",

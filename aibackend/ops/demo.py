@@ -10,7 +10,10 @@
 6. a summary table per model group, and the reports' paths.
 
 Everything started is stopped at the end, on failure and on Ctrl-C/SIGTERM (``Stack.close``):
-simulators and the gateway run in their own process groups, which are killed as groups.
+simulators and the gateway run in their own process groups, which are killed as groups. The demo
+owns what it starts (``generator.lifeline``): if the demo itself is killed (SIGKILL, the OOM
+killer), its warden stops all of it within seconds; and the next demo stops whatever an earlier,
+killed demo (and its warden) left behind.
 """
 
 from __future__ import annotations
@@ -258,7 +261,9 @@ def start_redis(stack: Stack) -> int | None:
     directory.mkdir(exist_ok=True)
     stack.redis = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", "",
-         "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "redis.log")],
+         "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "redis.log"),
+         # Its default process title overwrites its environment, and with it the owner's token.
+         "--set-proc-title", "no"],
         stdin=subprocess.DEVNULL, start_new_session=True)
     from generator.net import port_is_open
 
@@ -284,7 +289,8 @@ def rewrite_copy(sources: Sources, target_dir: Path, urls: dict[str, str], *, ga
     (target_dir / "providers.yaml").write_text(providers_yaml(providers), encoding="utf-8")
     shutil.copyfile(sources.config_dir / "model-mappings.yaml", target_dir / "model-mappings.yaml")
     gateway = sources.gateway
-    server = gateway.server.model_copy(update={"host": "127.0.0.1", "port": gateway_port, "workers": 1})
+    server = gateway.server.model_copy(update={"host": "127.0.0.1", "port": gateway_port, "workers": 1,
+                                               "replicas": 1})
     cache = (CacheSettings(enabled=False) if redis_port is None else gateway.cache.model_copy(update={
         "enabled": True, "type": "redis", "host": "127.0.0.1", "port": redis_port, "password_env": None}))
     gateway = gateway.model_copy(update={"server": server, "cache": cache})
@@ -428,11 +434,29 @@ def write_index(stack: Stack, figures: list[GroupFigures]) -> Path:
 # --- the whole demo ------------------------------------------------------------------------------
 
 
+def stop_leftovers(workdir: Path, say: Callable[[str], None]) -> None:
+    """What an earlier demo left running: its owner died with its warden, or it ran in ``workdir``."""
+    from generator import lifeline
+
+    for token, pids in lifeline.orphans("demo").items():
+        lifeline.stop_pids(pids)
+        say(f"      stopped {len(pids)} process(es) left by an earlier demo that was killed (owner {token})")
+    stray = _processes_mentioning(str(workdir))
+    if stray:
+        _kill_pids(stray)
+        say(f"      stopped {len(stray)} process(es) an earlier demo left running on {workdir}")
+
+
 def run_demo(options: DemoOptions) -> int:
+    from generator import lifeline
+
     say = options.say
     config_dir = Path(options.config_dir)
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="aibackend-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    stop_leftovers(workdir, say)
+    # Everything started from here on (simulators, Redis, LiteLLM, Locust) dies with this process.
+    lifeline.own_children("demo")
     stack = Stack(workdir=workdir, config_dir=workdir / "config", key="sk-demo-" + secrets.token_hex(24))
     steps = Steps(6, say)
     problems: list[str] = []
