@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "secrets": "aibackend.commands.secrets",
     "ci": "aibackend.commands.ci",
     "runs": "aibackend.commands.runs",
+    "dashboard": "aibackend.commands.dashboard",
 }
 
 
