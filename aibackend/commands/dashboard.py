@@ -11,10 +11,12 @@ HELP = "web dashboard: providers, routing and gateway; the recorded runs, their 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from aibackend.dashboard import DEFAULT_HOST, DEFAULT_PORT
     from aibackend.results.options import add_store_path_argument
 
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8050, help="port (default 8050; 0: any free port)")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
     add_store_path_argument(parser)
 
 

@@ -7,3 +7,6 @@
 - ``templates/``, ``static/``: the pages, ``charts.js`` and the vendored uPlot (``static/vendor/uplot``,
   see its PINS.md), shipped in the wheel: the dashboard works offline.
 """
+
+DEFAULT_HOST = "127.0.0.1"  # this machine only, unless told otherwise
+DEFAULT_PORT = 8050

@@ -13,13 +13,11 @@ from pathlib import Path
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from aibackend.dashboard import DEFAULT_HOST, DEFAULT_PORT
 from aibackend.dashboard.app import LOOPBACK_NAMES, create_app
 from generator.errors import UsageError
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Dashboard", "start_dashboard"]
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8050
 
 
 @dataclass
