@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.plugins.redis_server",
     "tests.plugins.gateway",
     "tests.plugins.engines",
+    "tests.plugins.results",
 ]
 
 

@@ -70,10 +70,12 @@ def key_value(figures: Mapping[str, float | None], key: KeyFigure) -> float | No
     return None
 
 
-def _stat_order(stat: str) -> tuple[int, float]:
+def _stat_order(stat: str) -> tuple[int, float, int]:
+    """mean, then median and the percentiles by rank (median before its twin p50), then std, min, max."""
     if stat.startswith("p"):
-        return (1, float(stat[1:]))
-    return {"mean": (0, 0.0), "median": (1, 50.0), "std": (2, 0.0), "min": (3, 0.0), "max": (4, 0.0)}[stat]
+        return (1, float(stat[1:]), 1)
+    return {"mean": (0, 0.0, 0), "median": (1, 50.0, 0), "std": (2, 0.0, 0), "min": (3, 0.0, 0),
+            "max": (4, 0.0, 0)}[stat]
 
 
 def percentile_table(figures: Mapping[str, float | None]) -> tuple[list[str], dict[str, dict[str, float | None]]]:
