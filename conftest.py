@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.plugins.gateway",
     "tests.plugins.engines",
     "tests.plugins.results",
+    "tests.plugins.browser",
 ]
 
 

@@ -38,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
     _stop_on_signals()
     print(f"dashboard: {dashboard.url}  (store {store}, config {args.config_dir}; Ctrl-C stops it)", flush=True)
     try:
-        dashboard.serve_forever()
+        dashboard.serve_forever()  # werkzeug's: returns on Ctrl-C (and on our SIGTERM/SIGHUP)
     finally:
         dashboard.server.server_close()
+    print("dashboard stopped", flush=True)
     return 0
 
 

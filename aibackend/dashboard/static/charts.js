@@ -112,9 +112,10 @@
         data.push(points.map(function (p) { return p.values[f.label]; }));
       });
       var anchor = trend.figures[0].label;  // markers sit on the first figure's line
-      [["gate failed", "gate_failed", "#d00000"], ["regressed", "regressed", "#ff8c00"]].forEach(function (m) {
+      // A run both failed and regressed shows both: the smaller orange point inside the larger red one.
+      [["gate failed", "gate_failed", "#d00000", 20], ["regressed", "regressed", "#ff8c00", 10]].forEach(function (m) {
         series.push({label: m[0], stroke: m[2], fill: m[2], scale: "ms", paths: function () { return null; },
-                     points: {show: true, size: 14, stroke: m[2], fill: m[2]},
+                     points: {show: true, size: m[3], stroke: m[2], fill: m[2]},
                      value: function (u, v, s, i) { return i == null ? "-" : (v == null ? "no" : "yes"); }});
         data.push(points.map(function (p) {
           var hit = m[1] === "regressed" ? p.regressed.length > 0 : p.gate_failed;
