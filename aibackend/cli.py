@@ -48,6 +48,7 @@ COMMANDS: dict[str, str] = {
     "ci": "aibackend.commands.ci",
     "runs": "aibackend.commands.runs",
     "dashboard": "aibackend.commands.dashboard",
+    "top": "aibackend.commands.top",
 }
 
 
