@@ -58,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
     if args.interval <= 0:
         raise UsageError(f"--interval must be > 0 (got {args.interval})")
     url, log, key_env = _defaults(args)
+    import os
+
+    # Rich/Textual take LINES/COLUMNS over the terminal's own size; a stale pair (tmux puts 80x24 in a
+    # pane's environment whatever the pane's size) would draw a screen taller than the terminal.
+    for variable in ("LINES", "COLUMNS"):
+        os.environ.pop(variable, None)
     has_config = (args.config_dir / "providers.yaml").is_file()
     source = GatewaySource(gateway=url, log=log, config_dir=args.config_dir if has_config else None, key_env=key_env)
     try:

@@ -44,9 +44,12 @@ def provider_cells(row: ProviderRow) -> tuple[str, ...]:
 
 class TopApp(App[None]):
     TITLE = "aibackend top"
+    # One line each for the status and the detail (cut with an ellipsis, never wrapped): a wrapped
+    # line made the screen taller than the terminal, and the table's cursor then scrolled it.
     CSS = """
-    #status { height: auto; padding: 0 1; background: $boost; }
-    #detail { height: auto; padding: 0 1; color: $text-muted; }
+    Screen { overflow: hidden; }
+    #status { height: 1; padding: 0 1; background: $boost; text-wrap: nowrap; text-overflow: ellipsis; }
+    #detail { height: 1; padding: 0 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
     DataTable { height: 1fr; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -101,7 +104,7 @@ class TopApp(App[None]):
             [(r.name, group_cells(r)) for r in snapshot.groups] if self.view == "groups"
             else [(r.name, provider_cells(r)) for r in snapshot.providers])
         for key, cells in rows:
-            table.add_row(*cells, key=key)
+            table.add_row(*(Text(cell) for cell in cells), key=key)  # plain text, never markup
         keys = [key for key, _ in rows]
         if selected in keys:
             table.move_cursor(row=keys.index(selected), animate=False)

@@ -86,7 +86,7 @@ class _LogFollower:
 
 class GatewaySource:
     def __init__(self, *, gateway: str | None, log: Path | None, config_dir: Path | None, key_env: str | None,
-                 timeout: float = 2.0) -> None:
+                 timeout: float = 5.0) -> None:
         self.gateway = gateway.rstrip("/") if gateway else None
         self.follower = _LogFollower(log) if log is not None else None
         self.config_dir = config_dir

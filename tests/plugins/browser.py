@@ -40,7 +40,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: run `make setup` (scripts/setup.d/60-chromium.sh installs it)")
+        pytest.fail(f"{CHROMIUM} is missing: run `make setup` (scripts/setup.d/60-ui-test-tools.sh installs it)")
     profile = tempfile.mkdtemp(prefix="aibackend-chromium-")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
