@@ -174,7 +174,8 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) end the demo like Ctrl-C: through the ``finally`` that stops everything."""
+    """SIGTERM (and SIGHUP) end the demo like Ctrl-C: through the ``finally`` that stops everything. SIGINT
+    too, set here: a demo started in the background of a script inherits it ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -182,7 +183,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
