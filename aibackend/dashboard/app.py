@@ -24,6 +24,8 @@ from aibackend.results.trends import trends
 __all__ = ["LOOPBACK_NAMES", "create_app"]
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
+RUNS_PER_PAGE = 200  # the newest; ?limit=0 lists them all
+TREND_TABLE_ROWS = 25  # per trend, under its chart (which shows every run)
 PACKAGE = Path(__file__).resolve().parent
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -96,20 +98,26 @@ def create_app(store_path: Path, config_dir: Path, *, loopback_only: bool = True
         kind = request.args.get("kind") or None
         if kind not in (None, "loadtest", "contract"):
             abort(400, description=f"kind must be loadtest or contract, not {kind!r}")
-        found = _runs(target=target, model=model, kind=kind)
+        raw_limit = request.args.get("limit", str(RUNS_PER_PAGE))
+        if not raw_limit.isdigit():
+            abort(400, description=f"limit is a number of runs (0: all), not {raw_limit!r}")
+        limit = int(raw_limit) or None
+        found = _runs(target=target, model=model, kind=kind, limit=None if limit is None else limit + 1)
+        more = limit is not None and len(found) > limit
+        found = found[:limit]
         choices = _choices()
         rows = []
         for run in found:
             stats, table = percentile_table(run.figures)
             rows.append({"run": run, "summary": summary(run), "stats": stats,
                          "latency": {m: table.get(m, {}) for m in ("ttft", "tpot", "e2el")}})
-        return render_template("runs.html", page="runs", rows=rows, target=target, model=model, kind=kind,
+        return render_template("runs.html", page="runs", rows=rows, target=target, model=model, kind=kind, more=more,
                                targets=sorted({t for t, _, _ in choices}),
                                models=sorted({m for _, m, _ in choices if m is not None}))
 
     @app.get("/runs/<int:run_id>")
     def run_page(run_id: int) -> str:
-        found = _runs(ids=[run_id])
+        found = _runs(ids=[run_id], details=True)
         if not found:
             abort(404, description=f"no run {run_id} in {app.config['STORE']}")
         run = found[0]
@@ -148,7 +156,7 @@ def create_app(store_path: Path, config_dir: Path, *, loopback_only: bool = True
         found = trends(_runs(target=target, model=model, kind="loadtest"), threshold)
         choices = _choices()
         return render_template("trends.html", page="trends", trends=found, target=target, model=model,
-                               threshold=threshold, figures=TREND_FIGURES,
+                               threshold=threshold, figures=TREND_FIGURES, table_rows=TREND_TABLE_ROWS,
                                targets=sorted({t for t, _, k in choices if k == "loadtest"}),
                                models=sorted({m for _, m, k in choices if m is not None and k == "loadtest"}),
                                chart={"kind": "trends", "trends": [t.to_json() for t in found]})

@@ -12,14 +12,15 @@ __all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION"]
 APPLICATION_ID = 0x41494252  # "AIBR"
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: runs, their figures (one row per figure: any report key, no column per name), and the
-    #    figures keep the report's order (position); the per-second timeline and the report document as JSON.
+    # 1: one row per run. Its figures are one JSON object in the report's order (any report key, no
+    #    column per name; SQL reaches one with json_extract(figures, '$.p99_ttft_ms')), then the
+    #    bulky per-second timeline and report document last, where a listing never reads them.
     (
         """CREATE TABLE runs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             kind TEXT NOT NULL CHECK (kind IN ('loadtest', 'contract')),
             recorded_at TEXT NOT NULL,
-            started_at TEXT,
+            started_at TEXT NOT NULL,
             target TEXT NOT NULL,
             target_url TEXT,
             model TEXT,
@@ -34,17 +35,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reports TEXT NOT NULL,
             command TEXT NOT NULL,
             tool_version TEXT NOT NULL,
+            figures TEXT NOT NULL,
             timeline TEXT,
             document TEXT NOT NULL
         )""",
-        "CREATE INDEX runs_by_target ON runs (target, model, recorded_at)",
-        """CREATE TABLE figures (
-            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            position INTEGER NOT NULL,
-            value REAL,
-            PRIMARY KEY (run_id, name)
-        ) WITHOUT ROWID""",
+        "CREATE INDEX runs_by_target ON runs (target, model, started_at)",
     ),
 )
 

@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aibackend.results.record import Provenance, Run
@@ -57,8 +57,9 @@ def _check_file(path: Path) -> None:
         raise _refuse(path, "is not a results store (not an SQLite database)")
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="milliseconds")
+def _iso(moment: datetime) -> str:
+    """UTC, fixed width: the text sorts as the time does."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 class ResultsStore:
@@ -104,17 +105,15 @@ class ResultsStore:
                 cursor = db.execute(
                     """INSERT INTO runs (kind, recorded_at, started_at, target, target_url, model, workload,
                        workload_key, verdict, gate, git_commit, git_dirty, config_dir, config_hash, reports, command,
-                       tool_version, timeline, document) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                    (run.kind, _iso(run.recorded_at), _iso(run.started_at), run.target, run.target_url, run.model,
+                       tool_version, figures, timeline, document) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                    (run.kind, _iso(run.recorded_at), _iso(run.when), run.target, run.target_url, run.model,
                      json.dumps(run.workload, sort_keys=True, default=str), run.workload_key, run.verdict,
                      json.dumps(run.gate), run.provenance.git_commit,
                      None if run.provenance.git_dirty is None else int(run.provenance.git_dirty),
                      run.provenance.config_dir, run.provenance.config_hash, json.dumps(run.reports),
-                     json.dumps(run.command), run.tool_version,
+                     json.dumps(run.command), run.tool_version, json.dumps(run.figures),
                      None if run.timeline is None else json.dumps(run.timeline), json.dumps(run.document, default=str)))
                 run_id = int(cursor.lastrowid or 0)
-                db.executemany("INSERT INTO figures (run_id, name, position, value) VALUES (?, ?, ?, ?)",
-                               [(run_id, name, i, value) for i, (name, value) in enumerate(run.figures.items())])
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -125,7 +124,10 @@ class ResultsStore:
     # --- reading ---------------------------------------------------------------------------
 
     def runs(self, *, target: str | None = None, model: str | None = None, kind: str | None = None,
-             limit: int | None = None, ids: Sequence[int] | None = None, newest_first: bool = True) -> list[Run]:
+             limit: int | None = None, ids: Sequence[int] | None = None, newest_first: bool = True,
+             details: bool = False) -> list[Run]:
+        """Runs with their figures; ``details`` also reads each one's report document and timeline (the
+        bulk of a run: a list leaves them out, a run's page needs them)."""
         if self.connection is None:
             return []
         where: list[str] = []
@@ -137,25 +139,19 @@ class ResultsStore:
         if ids is not None:
             where.append(f"id IN ({','.join('?' * len(ids))})")
             params += list(ids)
-        sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
-        sql += f" ORDER BY COALESCE(started_at, recorded_at) {'DESC' if newest_first else 'ASC'}, id"
+        # document and timeline are the last columns: SQLite does not even read their pages when left out
+        columns = "*" if details else ", ".join(_SUMMARY_COLUMNS)
+        sql = f"SELECT {columns} FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql += f" ORDER BY started_at {'DESC' if newest_first else 'ASC'}, id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         with self._guard() as db:
             rows = db.execute(sql, params).fetchall()
-            runs = [_run_from_row(row) for row in rows]
-            by_id = {run.id: run for run in runs}
-            for start in range(0, len(runs), 500):
-                chunk = [r.id for r in runs[start:start + 500]]
-                for run_id, name, value in db.execute(
-                        f"SELECT run_id, name, value FROM figures WHERE run_id IN ({','.join('?' * len(chunk))}) "
-                        "ORDER BY run_id, position", chunk):
-                    by_id[run_id].figures[name] = value
-        return runs
+        return [_run_from_row(row, details) for row in rows]
 
     def get(self, run_id: int) -> Run | None:
-        found = self.runs(ids=[run_id])
+        found = self.runs(ids=[run_id], details=True)
         return found[0] if found else None
 
     def targets(self) -> list[tuple[str, str | None, str]]:
@@ -167,7 +163,12 @@ class ResultsStore:
         return [(str(t), None if m is None else str(m), str(k)) for t, m, k in rows]
 
 
-def _run_from_row(row: sqlite3.Row) -> Run:
+_SUMMARY_COLUMNS = ("id", "kind", "recorded_at", "started_at", "target", "target_url", "model", "workload", "workload_key",
+                    "verdict", "gate", "git_commit", "git_dirty", "config_dir", "config_hash", "reports", "command",
+                    "tool_version", "figures")
+
+
+def _run_from_row(row: sqlite3.Row, details: bool) -> Run:
     def when(text: str | None) -> datetime | None:
         return None if text is None else datetime.fromisoformat(text)
 
@@ -175,19 +176,18 @@ def _run_from_row(row: sqlite3.Row) -> Run:
     assert recorded is not None
     return Run(
         id=int(row["id"]), kind=row["kind"], target=row["target"], target_url=row["target_url"], model=row["model"],
-        workload=json.loads(row["workload"]), figures={}, verdict=row["verdict"], gate=json.loads(row["gate"]),
-        document=json.loads(row["document"]), started_at=when(row["started_at"]), recorded_at=recorded,
+        workload=json.loads(row["workload"]), figures=json.loads(row["figures"]), verdict=row["verdict"], gate=json.loads(row["gate"]),
+        document=json.loads(row["document"]) if details else {}, started_at=when(row["started_at"]), recorded_at=recorded,
         provenance=Provenance(config_dir=row["config_dir"], config_hash=row["config_hash"],
                               git_commit=row["git_commit"],
                               git_dirty=None if row["git_dirty"] is None else bool(row["git_dirty"])),
         reports=json.loads(row["reports"]), command=json.loads(row["command"]), tool_version=row["tool_version"],
-        timeline=None if row["timeline"] is None else json.loads(row["timeline"]))
+        timeline=None if not details or row["timeline"] is None else json.loads(row["timeline"]))
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA foreign_keys = ON")
     return connection
 
 

@@ -188,7 +188,9 @@ def test_keep_running_prints_how_to_reach_the_stack_and_it_answers(operator_conf
         page.goto(f"{dashboard[1]}trends")
         page.wait_for_selector("section.trend .chart[data-ready=true] canvas")
         headings = sorted(h.inner_text() for h in page.locator("section.trend h2").all())
-        assert headings == sorted(f"demo-gateway · {group} (2 runs)" for group in GROUPS)
+        listed = subprocess.run([AIBACKEND, "runs", "list", "--store", str(store)], capture_output=True, text=True)
+        assert headings == sorted(f"demo-gateway · {group} (2 runs)" for group in GROUPS), \
+            listed.stdout + listed.stderr + first.stdout[-2000:] + output
         screenshot(page, "demo-trends")
         page.goto(dashboard[1])  # the overview: this stack's providers, up, and its gateway, running
         page.wait_for_selector("body[data-health=done]")
