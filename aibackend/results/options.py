@@ -17,6 +17,7 @@ from typing import Any
 
 from aibackend.results.record import Run, contract_run, loadtest_run, provenance
 from aibackend.results.store import ResultsStoreError, default_store_path, open_store
+from generator.errors import UsageError
 
 __all__ = ["Recorder", "add_store_arguments", "add_store_path_argument", "store_path"]
 
@@ -50,6 +51,9 @@ class Recorder:
     """Checks the store before a run and records the run's results after it."""
 
     def __init__(self, args: argparse.Namespace, argv: Sequence[str] | None = None) -> None:
+        if getattr(args, "target_name", None) and getattr(args, "compare", None):
+            raise UsageError("--target-name names the target of one run; --compare runs several targets",
+                             hint="leave --target-name out: each --compare run is filed under its own URL")
         self.path = None if getattr(args, "no_store", False) else store_path(args)
         self.started = datetime.now(UTC)
         self.config_dir: Path | None = getattr(args, "config_dir", None)

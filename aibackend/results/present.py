@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from aibackend.results.figures import (
+    STAT_NAME,
     TREND_FIGURES,
     Difference,
     KeyFigure,
@@ -123,8 +124,6 @@ def show_text(run: Run) -> str:
 
 
 def _percentile_names(figures: Mapping[str, float | None]) -> set[str]:
-    from aibackend.results.figures import STAT_NAME
-
     return {name for name in figures if STAT_NAME.match(name)}
 
 

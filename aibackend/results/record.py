@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from aibackend.results.timeline import timeline_from_csv
 from generator import __version__
 from generator.load import GATEWAY_FILE, MAPPINGS_FILE, PROVIDERS_FILE
 
@@ -159,8 +160,6 @@ def loadtest_run(report: dict[str, Any], *, report_path: Path, target: str | Non
     url = settings.get("host") if isinstance(settings.get("host"), str) else None
     model = settings.get("model") if isinstance(settings.get("model"), str) else None
     siblings = [report_path] + [report_path.with_suffix(s) for s in (".html", ".csv", ".records.jsonl")]
-    from aibackend.results.timeline import timeline_from_csv
-
     return Run(kind="loadtest", target=target or url or str(report_path), target_url=url, model=model,
                workload=workload, figures=report_figures(report), verdict=verdict, gate=gate,
                document=redact(report), reports=[str(p.resolve()) for p in siblings if p.exists()],

@@ -202,9 +202,13 @@ def test_keep_running_prints_how_to_reach_the_stack_and_it_answers(operator_conf
         os.killpg(process.pid, signal.SIGINT)
         rest, _ = process.communicate(timeout=120)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:  # a failed assertion above: stop the stack the demo's way first
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(120)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
     output = "".join(lines) + rest
     assert process.returncode == 130
     assert _all_closed([*_ports(output), dashboard_port])
