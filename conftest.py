@@ -17,6 +17,8 @@ pytest_plugins = [
     "tests.plugins.redis_server",
     "tests.plugins.gateway",
     "tests.plugins.engines",
+    "tests.plugins.results",
+    "tests.plugins.browser",
 ]
 
 

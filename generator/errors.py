@@ -4,7 +4,8 @@
     ├── UsageError            the command could not run (missing file, bad flag, bad input file): exit 2
     │   ├── ConfigError       (contracts.simulators.config) a simulator setting it cannot use
     │   ├── GateConfigError   (loadtests.gate) a thresholds or baseline file that cannot be used
-    │   └── PromptFileError   (loadtests.prompts) a prompt file that cannot be used
+    │   ├── PromptFileError   (loadtests.prompts) a prompt file that cannot be used
+    │   └── ResultsStoreError (aibackend.results.store) a results store that is not one, newer, or corrupt
     ├── ConfigInvalid         validation found errors; carries the Diagnostics: exit 1
     ├── StoreError            atomic writes, backups, rollback: exit 1
     ├── GatewayError          starting, stopping or reloading the gateway failed: exit 1

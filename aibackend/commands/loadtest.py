@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from loadtests.settings import add_cli_arguments  # the option table (light: no Locust, no gevent)
 
     add_cli_arguments(parser)
+    from aibackend.results.options import add_store_arguments
+
+    add_store_arguments(parser, target_name=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from loadtests import campaigns
 
     plan = _validate(args)
-    return campaigns.execute(args, plan)
+    from aibackend.results.options import Recorder
+
+    recorder = Recorder(args)  # a --store that is not a store fails here, before the load
+    code = campaigns.execute(args, plan)
+    extra = {"duration": args.duration} if args.duration else {}
+    return max(code, recorder.record_loadtest(args.report, target_name=args.target_name, extra_workload=extra))
 
 
 def _validate(args: argparse.Namespace) -> Plan:

@@ -60,6 +60,7 @@ class DemoOptions:
     users: int = 2
     keep_running: bool = False
     workdir: Path | None = None  # default: a new temporary directory
+    store: Path | None = None  # the results store its load tests are recorded in (None: not recorded)
     say: Callable[[str], None] = print
 
 
@@ -176,7 +177,8 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) end the demo like Ctrl-C: through the ``finally`` that stops everything."""
+    """SIGTERM (and SIGHUP) end the demo like Ctrl-C: through the ``finally`` that stops everything. SIGINT
+    too, set here: a demo started in the background of a script inherits it ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -184,7 +186,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -358,6 +360,8 @@ def load_groups(routes: Any) -> list[str]:
 
 def load_test(stack: Stack, groups: list[str], options: DemoOptions) -> list[GroupFigures]:
     """One ``aibackend loadtest`` per group, all at once, for ``duration`` seconds."""
+    from aibackend.dashboard.demo import loadtest_flags
+
     assert stack.gateway_url is not None
     reports = stack.workdir / "reports"
     reports.mkdir(exist_ok=True)
@@ -368,7 +372,8 @@ def load_test(stack: Stack, groups: list[str], options: DemoOptions) -> list[Gro
         log = report.with_suffix(".out")
         command = [sys.executable, "-m", "aibackend.cli", "loadtest", "--host", stack.gateway_url, "--model", group,
                    "--duration", f"{options.duration:g}", "--users", str(options.users), "--max-tokens", "32",
-                   "--prompt-tokens", "16", "--timeout", "30", "--report", str(report)]
+                   "--prompt-tokens", "16", "--timeout", "30", "--report", str(report),
+                   *loadtest_flags(options.store, options.config_dir)]
         with open(log, "wb") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)
@@ -532,8 +537,11 @@ def run_demo(options: DemoOptions) -> int:
                     problems.append(f"load test: no report for {', '.join(broken)}")
             say(f"demo finished in {steps.elapsed():.0f} s" + (f" with problems: {'; '.join(problems)}"
                                                                  if problems else ""))
+            from aibackend.dashboard.demo import dashboard_hint
+
+            dashboard_hint(options.store, config_dir, say)
             if options.keep_running:
-                keep_running(stack, groups, say)
+                keep_running(stack, groups, say, store=options.store)
         return 1 if problems else 0
     finally:
         say("stopping everything the demo started ...")
@@ -544,7 +552,7 @@ def run_demo(options: DemoOptions) -> int:
             os.environ["LITELLM_MASTER_KEY"] = previous_key
 
 
-def keep_running(stack: Stack, groups: list[str], say: Callable[[str], None]) -> None:
+def keep_running(stack: Stack, groups: list[str], say: Callable[[str], None], *, store: Path | None = None) -> None:
     """Leave the stack up until Ctrl-C; print how to reach it (the key goes to the terminal only)."""
     model = groups[0] if groups else "MODEL"
     from loadtests.launcher import LOCUSTFILE as locustfile
@@ -559,6 +567,13 @@ def keep_running(stack: Stack, groups: list[str], say: Callable[[str], None]) ->
     say(f"  {sys.executable} -m locust -f {locustfile} --host {stack.gateway_url} --llm-model {model} "
         "--web-host 127.0.0.1   # Locust web UI on http://127.0.0.1:8089")
     say(f"  aibackend health --config-dir {stack.config_dir}")
+    from aibackend.dashboard.demo import serve_for_demo
+
+    dashboard = serve_for_demo(store, stack.config_dir, say)
     say("press Ctrl-C to stop everything")
-    while True:
-        time.sleep(1)
+    try:
+        while True:
+            time.sleep(1)
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
