@@ -44,7 +44,7 @@ __all__ = ["STATE"]
 
 # The summary's and the LLM tab's rows and columns (the percentiles: the report's own set).
 SUMMARY_METRICS = ("ttfb", "ttft", "tpot", "itl", "e2el")
-GATEWAY_ROWS = {"gateway_overhead": "GW+", "upstream_ttft": "UPTTFT"}
+GATEWAY_ROWS = {"gateway_overhead": "GW OVH", "upstream_ttft": "UPSTR"}
 STAT_COLUMNS = ("mean", "median")
 HISTORY_BUCKET_S = 2.0
 WEBUI_SCRIPT = Path(__file__).resolve().parent / "webui" / "llm_tab.js"

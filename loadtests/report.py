@@ -15,6 +15,7 @@ import csv
 import html
 import io
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,8 @@ CSV_COLUMNS = (
     "input_tokens_source", "gateway_model_group", "gateway_deployment", "gateway_api_base", "gateway_retries",
     "gateway_fallbacks", "gateway_response_ms", "gateway_overhead_ms", "upstream_ttft_ms", "gateway_call_id",
 )
+
+_PERCENTILE_TTFT = re.compile(r"p[0-9.]+_ttft_ms")
 
 # Report keys that hold text, not figures (a gate cannot name them).
 TEXT_KEYS = frozenset({"tool", "date", "backend", "endpoint_type", "label", "model_id", "tokenizer_id",
@@ -197,7 +200,7 @@ def show(value: Any, fmt: str = "{:.2f}") -> str:
 
 def stat_names(report: dict[str, Any]) -> list[str]:
     """mean, median, std and the percentile keys (p50, p90...) this report carries, in order."""
-    keys = [k.removesuffix("_ttft_ms") for k in report if k.endswith("_ttft_ms") and k.startswith("p")]
+    keys = [k.removesuffix("_ttft_ms") for k in report if _PERCENTILE_TTFT.fullmatch(k)]
     return ["mean", "median", "std", *keys]
 
 
