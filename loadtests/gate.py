@@ -30,6 +30,11 @@ BASELINE_LOWER = tuple(f"{s}_{m}_ms" for m in ("ttft", "tpot", "itl", "e2el", "t
 BASELINE_HIGHER = ("request_throughput", "output_throughput", "request_goodput")
 
 
+# Report keys that hold text, not figures (a gate cannot name them).
+TEXT_KEYS = frozenset({"tool", "date", "backend", "endpoint_type", "label", "model_id", "tokenizer_id",
+                       "request_rate", "latency_origin", "output_tokens_source", "input_tokens_source"})
+
+
 class GateConfigError(UsageError, ValueError):
     """A thresholds or baseline file that cannot be used; the message names file, key and line."""
 
@@ -68,8 +73,6 @@ def _fmt(value: float) -> str:
 def numeric_figures(report: dict[str, Any]) -> dict[str, float | None]:
     """Every figure a gate may name: top-level numbers (None: not measured in this run) and
     ``errors.<class>``."""
-    from loadtests.report import TEXT_KEYS
-
     out: dict[str, float | None] = {
         k: None if v is None else float(v) for k, v in report.items()
         if k not in TEXT_KEYS and (v is None or (isinstance(v, int | float) and not isinstance(v, bool)))}

@@ -22,8 +22,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests import users
 from generator.stats import DEFAULT_PERCENTILES, percentile, percentile_key
+from loadtests import users
 from loadtests.gate import (
     GateConfigError,
     GateResult,

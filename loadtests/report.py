@@ -24,6 +24,7 @@ from typing import Any
 from generator.atomicfile import write_atomic
 from generator.stats import DEFAULT_PERCENTILES
 from loadtests import svg
+from loadtests.gate import TEXT_KEYS, numeric_figures
 from loadtests.metrics import (
     GATEWAY_METRICS,
     LATENCY_METRICS,
@@ -53,9 +54,6 @@ CSV_COLUMNS = (
 
 _PERCENTILE_TTFT = re.compile(r"p[0-9.]+_ttft_ms")
 
-# Report keys that hold text, not figures (a gate cannot name them).
-TEXT_KEYS = frozenset({"tool", "date", "backend", "endpoint_type", "label", "model_id", "tokenizer_id",
-                       "request_rate", "latency_origin", "output_tokens_source", "input_tokens_source"})
 
 
 def build_report(
@@ -102,8 +100,6 @@ def known_figures(slo: dict[str, float] | None = None, *, open_loop: bool = Fals
                   percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> set[str]:
     """The figure names a gate may use: those of a report of a run with these settings (the goodput
     figures only with SLOs)."""
-    from loadtests.gate import numeric_figures
-
     names = set(numeric_figures(build_report([], {}, open_loop=open_loop, slo=slo or None, percentiles=percentiles)))
     if not slo:
         names -= {"request_goodput", "steady_state_request_goodput", "slo_attainment"}
@@ -224,7 +220,7 @@ def _gateway_section(report: dict[str, Any], records: Sequence[RequestRecord], l
     overhead = {
         "gateway overhead": [((r.epoch(r.sent_ns) - t0) / NS_PER_S, gateway_ms(r, "x-litellm-overhead-duration-ms") or 0.0)
                              for r in through],
-        "upstream (TTFT − overhead)": [((r.epoch(r.sent_ns) - t0) / NS_PER_S,
+        "upstream (TTFT - overhead)": [((r.epoch(r.sent_ns) - t0) / NS_PER_S,
                                         lat[id(r)].ttft - (gateway_ms(r, "x-litellm-overhead-duration-ms") or 0.0))
                                        for r in through if lat[id(r)].ttft is not None],
     }
@@ -279,6 +275,22 @@ def _explain_slowest(report: dict[str, Any]) -> str:
     return "Of these: " + "; ".join(reasons) + "."
 
 
+def _baseline_section(report: dict[str, Any]) -> str:
+    """``--baseline``: every figure the regression gate compares, then and now, as a table and a chart."""
+    base = report.get("baseline")
+    if not base:
+        return ""
+    rows = base.get("figures") or []
+    chart = svg.change_bars([(r["figure"], r["change"], r["worse"]) for r in rows],
+                            f"Change against {Path(base['file']).name} (red: worse)")
+    cells = "".join(
+        f"<tr><th>{html.escape(r['figure'])}</th><td>{html.escape(show(r['baseline']))}</td><td>{html.escape(show(r['now']))}</td>"
+        f"<td>{html.escape(show(r['change'], '{:+.1%}'))}</td><td>{r['better']} is better</td></tr>" for r in rows)
+    return (f"<h2>Against the baseline</h2><p>{html.escape(base['file'])}, allowed regression "
+            f"{html.escape(str(base['max_regression']))}.</p><div class=charts><div>{chart}</div></div>"
+            f"<table><tr><th>figure</th><th>baseline</th><th>now</th><th>change</th><th></th></tr>{cells}</table>")
+
+
 def _tokens_section(report: dict[str, Any]) -> str:
     counts = report.get("token_counts") or {}
     sources = ", ".join(f"{k}: {v} request(s)" for k, v in (counts.get("sources") or {}).items()) or "n/a"
@@ -295,8 +307,8 @@ def html_text(report: dict[str, Any], records: Sequence[RequestRecord], *, warmu
     measured = sorted(records, key=lambda r: r.epoch(r.sent_ns))[warmup:]
     lat = {id(r): per_request(r) for r in measured if r.ok}
     ok = [r for r in measured if id(r) in lat]
-    ttft = [lat[id(r)].ttft for r in ok if lat[id(r)].ttft is not None]
-    tpot = [lat[id(r)].tpot for r in ok if lat[id(r)].tpot is not None]
+    ttft = [v for v in (lat[id(r)].ttft for r in ok) if v is not None]
+    tpot = [v for v in (lat[id(r)].tpot for r in ok) if v is not None]
     over_time = {
         "TTFT": [((r.epoch(r.sent_ns) - t0) / NS_PER_S, lat[id(r)].ttft or 0.0) for r in ok if lat[id(r)].ttft is not None],
         "E2EL": [((r.epoch(r.sent_ns) - t0) / NS_PER_S, lat[id(r)].e2el) for r in ok],
@@ -341,6 +353,7 @@ def html_text(report: dict[str, Any], records: Sequence[RequestRecord], *, warmu
 {html.escape(str(window.get('reason', '')))} ({show(window.get('seconds'))} s, {window.get('requests', 0)} requests)</p>
 {'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
 {'<h2>Gate</h2><ul>' + gate_lines + '</ul>' if gate_lines else ''}
+{_baseline_section(report)}
 <h2>Latency (ms, from the send)</h2>{latency_table(report, latency_metrics)}
 {_gateway_section(report, measured, lat, t0)}
 {_slowest_section(report)}

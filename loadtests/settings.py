@@ -17,9 +17,9 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from generator.stats import DEFAULT_PERCENTILES, format_percentiles, parse_percentiles
 from loadtests import options as _options
 from loadtests.arrivals import ARRIVALS
-from generator.stats import DEFAULT_PERCENTILES, format_percentiles, parse_percentiles
 from loadtests.metrics import format_goodput, format_slo, parse_goodput, parse_slo
 from loadtests.options import Option, Where, cli_option, option, option_table
 from loadtests.protocols import API_ENDPOINTS, API_FAMILIES, APIS, api_name

@@ -39,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> Plan:
     from loadtests.campaigns import Plan
-    from loadtests.gate import GateConfigError, load_baseline, load_thresholds, parse_percent
     from loadtests.dataset import DatasetError
+    from loadtests.gate import GateConfigError, load_baseline, load_thresholds, parse_percent
     from loadtests.prompts import PromptFileError, PromptSource
-    from loadtests.tokenizer import TokenizerError
     from loadtests.report import known_figures
     from loadtests.settings import LoadSettings, cli_problem
+    from loadtests.tokenizer import TokenizerError
 
     targets: list[tuple[str, str]] = []
     if args.compare:

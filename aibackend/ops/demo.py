@@ -365,8 +365,9 @@ def rpm_limits(config_path: Path, groups: list[str]) -> dict[str, int]:
     limits: dict[str, int] = {}
     for group in groups:
         rpms = [(e.get("litellm_params") or {}).get("rpm") for e in entries if e.get("model_name") == group]
-        if rpms and all(isinstance(r, int) for r in rpms):
-            limits[group] = sum(rpms)
+        counts = [r for r in rpms if isinstance(r, int)]
+        if rpms and len(counts) == len(rpms):
+            limits[group] = sum(counts)
     return limits
 
 
