@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ __all__ = ["STATE"]
 # The summary's and the LLM tab's rows and columns (the percentiles: the report's own set).
 SUMMARY_METRICS = ("ttfb", "ttft", "tpot", "itl", "e2el")
 GATEWAY_ROWS = {"gateway_overhead": "GW OVH", "upstream_ttft": "UPSTR"}
-STAT_COLUMNS = ("mean", "median")
+STAT_COLUMNS = ("mean",)  # then the percentiles (p50 is the median)
 HISTORY_BUCKET_S = 2.0
 WEBUI_SCRIPT = Path(__file__).resolve().parent / "webui" / "llm_tab.js"
 
@@ -374,7 +375,9 @@ def history(bucket_s: float = HISTORY_BUCKET_S) -> dict[str, Any]:
         buckets: dict[int, list[RequestRecord]] = {}
         for r in ok:
             buckets.setdefault(int((r.epoch(r.done_ns or 0) - t0) / 1e9 // bucket_s), []).append(r)
-        for index in range(max(buckets) + 1):
+        # The bucket still filling (the run goes on) would read as a drop: it waits for its end.
+        current = int((time.time_ns() - t0) / 1e9 // bucket_s)
+        for index in range(min(max(buckets), current - 1) + 1):
             group = buckets.get(index, [])
             ttft = sorted((r.first_token_ns - r.sent_ns) / 1e6 for r in group if r.first_token_ns is not None)
             tpot = sorted(per_request(r).tpot or 0.0 for r in group if r.output_token_count > 1 and r.first_token_ns)
