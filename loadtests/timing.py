@@ -52,7 +52,7 @@ def epoch_offset_ns() -> int:
     return time.time_ns() - time.perf_counter_ns()
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestRecord:
     """Everything measured about one request. ``None`` means the moment never came."""
 

@@ -15,9 +15,8 @@ Concrete users: :class:`OpenAIChatUser`, :class:`OpenAICompletionsUser`, :class:
 from __future__ import annotations
 
 import errno
-import json
+import os
 import socket
-import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -26,11 +25,13 @@ import gevent
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from locust import User, constant, task
-from locust.exception import RescheduleTaskImmediately, StopUser
+from locust.exception import StopUser
+from locust.user.task import LOCUST_STATE_STOPPING
 
 from loadtests.protocols import (
     ProtocolError,
     build_request,
+    dumps,
     endpoint_path,
     parse_full_body,
     parse_stream_line,
@@ -110,26 +111,32 @@ class LLMBaseUser(User):
 
     @task
     def generate(self) -> None:
-        work = self.ctx.next_work()
-        if work is None:
-            raise StopUser()
-        if work.intended_start_ns is not None:
-            delay = work.intended_start_ns - now_ns()
-            if delay > 0:
-                gevent.sleep(delay / 1e9)
-        record = self.exchange(work)
-        self.ctx.end(record)
-        self.report(record)
-        # Straight on to the next request, skipping Locust's wait: even `constant(0)` is a
-        # gevent.sleep(0), a yield that puts this user behind every other runnable greenlet, out
-        # of flight for a whole scheduling round. Against a zero-latency server that kept only 35
-        # of 64 streams in flight (benchmarks/bench_loadtest_accuracy.py). Locust still checks
-        # for a stop request before the next task.
-        raise RescheduleTaskImmediately()
+        """Request after request, until the workload is used up or Locust stops this user.
+
+        One task call runs the whole loop: returning to Locust between requests costs a whole
+        scheduling round (even ``constant(0)`` is a ``gevent.sleep(0)``: against a zero-latency
+        server that kept 35 of 64 streams in flight) and its task machinery on every request. The
+        loop checks Locust's stopping flag after each request, as Locust's own loop does, so a
+        graceful stop (``--stop-timeout``, a shape ramping down) lets the request in flight finish.
+        """
+        ctx = self.ctx
+        while True:
+            work = ctx.next_work()
+            if work is None:
+                raise StopUser()
+            if work.intended_start_ns is not None:
+                delay = work.intended_start_ns - now_ns()
+                if delay > 0:
+                    gevent.sleep(delay / 1e9)
+            record = self.exchange(work)
+            ctx.end(record)
+            self.report(record)
+            if self._state == LOCUST_STATE_STOPPING:
+                raise StopUser()
 
     def exchange(self, work: Work) -> RequestRecord:
         settings = self.ctx.settings
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()  # a random 128-bit id, as uuid4().hex, for a fraction of its cost
         prompt = work.prompt
         record = RequestRecord(
             request_id=request_id,
@@ -145,10 +152,8 @@ class LLMBaseUser(User):
             max_tokens_requested=prompt.max_tokens,
             epoch_offset_ns=self.ctx.epoch_offset_ns,
         )
-        body = json.dumps(
-            build_request(self.api_name, settings.model, prompt.text, prompt.max_tokens, settings.stream,
-                          self.extras)
-        ).encode()
+        body = dumps(build_request(self.api_name, settings.model, prompt.text, prompt.max_tokens, settings.stream,
+                                   self.extras))
         response = None
         text: list[str] = []
         timeout = gevent.Timeout(settings.timeout)
@@ -305,7 +310,7 @@ class _Response:
     def __init__(self, status: int, headers: Any, readline: Callable[[], bytes], read: Callable[[], bytes],
                  release: Callable[[], None]) -> None:
         self.status = status
-        self.headers: list[tuple[str, str]] = list(headers)
+        self.headers: Any = headers  # (name, value) pairs, iterated once
         self.readline = readline
         self.read = read
         self.release = release
