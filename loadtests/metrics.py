@@ -344,7 +344,9 @@ def aggregate(
         "output_throughput": per_s(total_out),
         "total_token_throughput": per_s(total_in + total_out),
     }
-    figures["max_output_tokens_per_s"], figures["max_concurrent_requests"] = _per_second_peaks(ok, start_ns)
+    # vLLM's 1 s buckets start at the first completed request's send
+    figures["max_output_tokens_per_s"], figures["max_concurrent_requests"] = _per_second_peaks(
+        ok, min((r.epoch(r.sent_ns) for r in ok), default=0))
     figures["output_tokens_source"] = _source_name(Counter(s for _, s in out_counts.values()))
     figures["input_tokens_source"] = _source_name(Counter(s for _, s in in_counts.values()))
     for name in LATENCY_METRICS:
