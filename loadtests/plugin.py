@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -202,6 +203,9 @@ def run_info(environment: Environment, settings: LoadSettings) -> dict[str, Any]
         "ignore_eos": settings.ignore_eos,
         "extra_body": settings.extra_body,
         "metric_percentiles": list(settings.metric_percentiles),
+        # How busy the load generator's machine was (a loaded machine delays every stamp and every server on it).
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "cpus": os.cpu_count(),
     }
 
 

@@ -270,9 +270,19 @@ def _explain_slowest(report: dict[str, Any]) -> str:
         queued = [r for r in rows if (r.get("server_queue_ms") or 0) > 0.5 * (r.get("ttft_ms") or 0) > 0]
         if queued:
             reasons.append(f"{len(queued)} waited in the server's queue for most of their TTFT")
-    if not reasons:
-        return "Their retries, fallbacks, deployment and the gateway's share are listed per request."
-    return "Of these: " + "; ".join(reasons) + "."
+        upstream = [r for r in rows if r.get("upstream_ttft_ms") is not None and r.get("ttft_ms")
+                    and r["upstream_ttft_ms"] > 0.5 * r["ttft_ms"] and r["ttft_ms"] > 2 * median]
+        if upstream:
+            reasons.append(f"{len(upstream)} spent most of their TTFT upstream (the provider and the network)")
+    text = ("Of these: " + "; ".join(reasons) + "." if reasons
+            else "Their retries, fallbacks, deployment and the gateway's share are listed per request.")
+    load = (report.get("run") or {}).get("load_average")
+    cpus = (report.get("run") or {}).get("cpus")
+    if load and cpus and max(load) > cpus:
+        text += (f" The machine running the load test was overloaded (load average {load[0]:.1f}, {load[1]:.1f}, "
+                 f"{load[2]:.1f} over 1, 5 and 15 minutes, on {cpus} cores): every process on it, a gateway or "
+                 "simulator there included, waited for a CPU, so these figures are the machine's as much as the servers'.")
+    return text
 
 
 def _baseline_section(report: dict[str, Any]) -> str:

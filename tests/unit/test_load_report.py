@@ -97,3 +97,22 @@ def test_bad_prompt_file_names_the_line(tmp_path: Path) -> None:
     path.write_text('{"prompt": "ok"}\n{"text": "no prompt"}\n', encoding="utf-8")
     with pytest.raises(PromptFileError, match=r'p.jsonl:2: each line must be an object with a non-empty "prompt" string'):
         load_prompt_file(path)
+
+
+def test_the_html_explains_the_slowest_requests_by_what_their_figures_show() -> None:
+    # The demo's 5 s outliers: a fallback after the rate-limited deployment's retries, all in the gateway.
+    fell = [make(i * 300.0) for i in range(8)]
+    for r in fell[:6]:
+        r.gateway = {"x-litellm-overhead-duration-ms": "2.0", "x-litellm-model-id": "g@vllm/m",
+                     "x-litellm-attempted-retries": "0", "x-litellm-attempted-fallbacks": "0"}
+    for r in fell[6:]:
+        r.token_chunk_ns = [t + 5000 * 1_000_000 for t in r.token_chunk_ns]
+        r.first_token_ns, r.last_token_ns = r.token_chunk_ns[0], r.token_chunk_ns[-1]
+        r.done_ns = r.last_token_ns + 1000
+        r.gateway = {"x-litellm-overhead-duration-ms": "4950.0", "x-litellm-model-id": "fallback@ollama/q",
+                     "x-litellm-attempted-retries": "0", "x-litellm-attempted-fallbacks": "1"}
+    report = build_report(fell, {"load_average": [13.9, 12.7, 11.1], "cpus": 2}, open_loop=False)
+    text = html_text(report, fell)
+    assert "Of these: 2 fell back to another deployment; 2 spent most of their TTFT inside the gateway" in text
+    assert "fallback@ollama/q" in text and "The machine running the load test was overloaded (load average 13.9" in text
+    assert [row["fallbacks"] for row in report["slowest_requests"][:2]] == [1, 1]
