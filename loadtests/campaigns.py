@@ -109,8 +109,8 @@ def _compare(args: argparse.Namespace, plan: Plan, report: Path) -> int:
         _say(f"== {i + 1}/{len(plan.targets)}: {url} model {model}")
         code, data = _one(args, plan, url, model, report.with_suffix(f".{i + 1}.json"))
         worst = max(worst, code)
-        results.append({"url": url, "model": model, "report": str(report.with_suffix(f".{i + 1}.json")), **{
-            k: v for k, v in data.items() if not isinstance(v, dict | list)}})
+        results.append({**{k: v for k, v in data.items() if not isinstance(v, dict | list)},
+                        "url": url, "model": model, "report": str(report.with_suffix(f".{i + 1}.json"))})
     _say(HEADER)
     for r in results:
         _say(_row(f"{r['model']}@{r['url']}"[:34], r))
@@ -207,8 +207,9 @@ def _sweep(args: argparse.Namespace, plan: Plan, url: str, model: str, report: P
     points: list[dict[str, Any]] = []
 
     def point(label: str, data: dict[str, Any], offered: float | None, path: Path) -> None:
-        points.append({"label": label, "offered_rate": offered, "report": str(path),
-                       **{k: v for k, v in data.items() if not isinstance(v, dict | list)}})
+        # the run's figures, then the point's own label, rate and report (a report has a "label" of its own: vLLM's)
+        points.append({**{k: v for k, v in data.items() if not isinstance(v, dict | list)},
+                       "label": label, "offered_rate": offered, "report": str(path)})
         _say(_row(label, data))
 
     _say("== sweep: one stream (synchronous)")
