@@ -3,10 +3,10 @@
 The body of :class:`LoadSettings` is the table: each line declares one option (name, type,
 default, help, choices, and whether ``aibackend loadtest``, Locust's ``--llm-*`` options or both
 have it) and nothing else declares it again. :mod:`loadtests.options` says what an entry
-produces; adding an option (issue 12's ``--goodput``, ``--ignore-eos``...) is one line here, e.g.
-``ignore_eos: bool = option(default=False, group=WORKLOAD, help="...")`` gives ``aibackend
-loadtest --ignore-eos``, ``--llm-ignore-eos true|false``, ``LoadSettings.ignore_eos`` read from
-either, and its place on the Locust command line of every ``aibackend loadtest`` run.
+produces; adding an option is one line here: ``ignore_eos: bool = option(default=False,
+group=WORKLOAD, help="...")`` gives ``aibackend loadtest --ignore-eos``, ``--llm-ignore-eos
+true|false``, ``LoadSettings.ignore_eos`` read from either, and its place on the Locust command
+line of every ``aibackend loadtest`` run.
 """
 
 from __future__ import annotations
