@@ -358,11 +358,35 @@ def load_groups(routes: Any) -> list[str]:
     return groups[:MAX_LOAD_GROUPS]
 
 
+# A group with an rpm limit is loaded at this share of it. Loaded beyond it, LiteLLM (pre-call
+# checks) finds the deployment rate-limited, retries it twice with back-off and then falls back:
+# requests of ~5 s TTFT, all of it the gateway's (docs/reading-a-load-test-report.md).
+RPM_SHARE = 0.8
+
+
+def rpm_limits(config_path: Path, groups: list[str]) -> dict[str, int]:
+    """Each group's requests per minute as the generated config tells LiteLLM to enforce them (the
+    sum over its deployments; a group with an unlimited deployment is left out)."""
+    import yaml
+
+    entries = (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get("model_list") or []
+    limits: dict[str, int] = {}
+    for group in groups:
+        rpms = [(e.get("litellm_params") or {}).get("rpm") for e in entries if e.get("model_name") == group]
+        counts = [r for r in rpms if isinstance(r, int)]
+        if rpms and len(counts) == len(rpms):
+            limits[group] = sum(counts)
+    return limits
+
+
 def load_test(stack: Stack, groups: list[str], options: DemoOptions) -> list[GroupFigures]:
-    """One ``aibackend loadtest`` per group, all at once, for ``duration`` seconds."""
+    """One ``aibackend loadtest`` per group, all at once, for ``duration`` seconds; a group with an
+    rpm limit at RPM_SHARE of it (open loop), so that the figures are the backends', not the limiter's."""
     from aibackend.dashboard.demo import loadtest_flags
+    from generator.store import output_path
 
     assert stack.gateway_url is not None
+    limits = rpm_limits(output_path(stack.config_dir), groups)
     reports = stack.workdir / "reports"
     reports.mkdir(exist_ok=True)
     env = {**os.environ, "LITELLM_MASTER_KEY": stack.key, "PYTHONUNBUFFERED": "1"}
@@ -374,6 +398,10 @@ def load_test(stack: Stack, groups: list[str], options: DemoOptions) -> list[Gro
                    "--duration", f"{options.duration:g}", "--users", str(options.users), "--max-tokens", "32",
                    "--prompt-tokens", "16", "--timeout", "30", "--report", str(report),
                    *loadtest_flags(options.store, options.config_dir)]
+        if group in limits:
+            command += ["--rate", f"{RPM_SHARE * limits[group] / 60:.3g}"]
+            options.say(f"      {group}: rpm {limits[group]} configured: loaded at {RPM_SHARE:.0%} of it "
+                        f"({RPM_SHARE * limits[group] / 60:.3g} req/s, open loop)")
         with open(log, "wb") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)

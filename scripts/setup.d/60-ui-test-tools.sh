@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the tests of the dashboard and of `aibackend top` look through (issue 16):
+# What the browser and terminal tests look through (the dashboard, Locust's LLM tab, `aibackend top`):
 # - Debian's chromium, driven headless by Playwright (the [dev] extra) through
 #   executable_path=/usr/bin/chromium; Playwright's own browser download (`playwright install`) is
 #   never used: it needs hosts this project does not reach. fonts-dejavu-core: text in the
