@@ -60,6 +60,11 @@ class Generation:
     def text(self, choice: int) -> str:
         return "".join(self.choices[choice])
 
+    def tokens_with_eos(self) -> int:
+        """Tokens as llama-server counts them: the end-of-generation token of an answer that ended
+        by itself is sampled and counted (n_decoded; usage, timings.predicted_n, tokens_predicted)."""
+        return self.completion_tokens + sum(1 for reason in self.finish_reasons if reason == "stop")
+
 
 def plan_generation(
     config: SimulatorConfig,

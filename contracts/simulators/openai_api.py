@@ -52,6 +52,9 @@ class Flavor:
     # llama-server validates only what it needs: any role, top_p/temperature clamped, max_tokens
     # >= -1, n in [1, n_parallel], stream_options ignored without stream, non-JSON body a 500.
     llama_server_validation: bool = False
+    # --- the end of an answer that ended by itself (seen with the eos tiny model) ------------------
+    counts_eos: bool = False  # llama-server counts the EOS token (usage, timings.predicted_n)
+    eos_text_chunk: bool = False  # ...and streams a "" text-completion chunk for it
 
 
 FLAVORS: dict[str, Flavor] = {
@@ -61,7 +64,8 @@ FLAVORS: dict[str, Flavor] = {
                    None, True, False, False, True, False),
     "llama_cpp": Flavor("llama_cpp", {"role": "assistant", "content": None}, False, True, False,
                         "b6100-sim", False, True, False, True, True, text_id_prefix="chatcmpl", text_logprobs=True,
-                        text_stream_usage=True, cached_tokens=True, llama_server_validation=True),
+                        text_stream_usage=True, cached_tokens=True, llama_server_validation=True,
+                        counts_eos=True, eos_text_chunk=True),
     "llama_cpp_python": Flavor("llama_cpp_python", {"role": "assistant"}, False, True, True,
                                None, False, True, True, False, False),
     "ollama": Flavor("ollama", None, True, True, False, "fp_ollama", True, False, False, True, False),
@@ -457,8 +461,9 @@ def _max_tokens(call: Call, body: dict[str, Any], flavor: Flavor, prompt_tokens:
 
 
 def _usage(call: Call, gen: Generation, flavor: Flavor) -> dict[str, Any]:
-    total = gen.prompt_tokens + gen.completion_tokens + (1 if call.violates("usage-arithmetic") else 0)
-    usage: dict[str, Any] = {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+    completion = gen.tokens_with_eos() if flavor.counts_eos else gen.completion_tokens
+    total = gen.prompt_tokens + completion + (1 if call.violates("usage-arithmetic") else 0)
+    usage: dict[str, Any] = {"prompt_tokens": gen.prompt_tokens, "completion_tokens": completion,
                              "total_tokens": total}
     if flavor.cached_tokens:
         usage["prompt_tokens_details"] = {"cached_tokens": 0}  # the simulator keeps no prompt cache
@@ -492,7 +497,7 @@ def _context_exceeded(call: Call, flavor: Flavor, kind: str, prompt_tokens: int,
 def timings(gen: Generation) -> dict[str, Any]:
     prompt_ms = gen.schedule.prefill_s * 1000
     predicted_ms = sum(gen.schedule.gaps_s) * 1000
-    predicted_n = gen.completion_tokens
+    predicted_n = gen.tokens_with_eos()  # timings are llama-server's: the EOS token counts
     return {
         "cache_n": 0,
         "prompt_n": gen.prompt_tokens,
@@ -583,6 +588,8 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
     usage_inline = not chat and flavor.text_stream_usage
     usage_chunk = include_usage and not usage_inline
     trailer = b""
+    if not chat and flavor.eos_text_chunk and len(choices) == 1 and gen.finish_reasons[0] == "stop":
+        trailer += content_event(0, "", None)  # the EOS token's own partial: no text
     if flavor.separate_finish_chunk:
         for i in choices:
             if chat:
