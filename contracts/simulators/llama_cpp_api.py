@@ -11,6 +11,7 @@ from contracts.simulators.metrics import llama_cpp_metrics
 from contracts.simulators.openai_api import CONTEXT_LENGTH, error_reply, timings
 from contracts.simulators.replies import Call, Delayed, Reply, Streamed, dumps, json_reply, text_reply
 from contracts.simulators.text import count_tokens
+from contracts.simulators.utf8 import plain_text
 
 __all__ = ["LOADING_BODY", "handle_completion", "handle_health", "handle_metrics", "handle_props",
            "handle_slots", "handle_tokenize"]
@@ -133,7 +134,8 @@ def handle_completion(call: Call) -> Reply | Streamed | Delayed:
     temperature = body.get("temperature")
     settings = _generation_settings(call, n_predict, float(temperature) if isinstance(temperature, int | float) else 0.8)
     if body.get("stream") is not True:
-        return Delayed(gen, json_reply(200, _final(call, gen, prompt_text, gen.text(0), settings)), model=model)
+        content = plain_text(gen.choices[0], replace_tail=True)  # cut inside a character: U+FFFD
+        return Delayed(gen, json_reply(200, _final(call, gen, prompt_text, content, settings)), model=model)
     chunks = []
     sent = 0
 
@@ -144,7 +146,9 @@ def handle_completion(call: Call) -> Reply | Streamed | Delayed:
 
     for c in range(gen.chunk_count):
         sent += gen.schedule.sizes[c]
-        chunks.append(partial(gen.chunk_text(0, c), sent))
+        text = gen.chunk_text(0, c)
+        # Bytes of a character not complete yet are held back (the text completion's rule).
+        chunks.append(partial(text, sent) if text else b"")
     trailer = partial("", sent + 1) if gen.finish_reasons[0] == "stop" else b""  # the EOS token's partial
     trailer += b"data: " + dumps(_final(call, gen, prompt_text, "", {**settings, "stream": True})) + b"\n\n"
     malformed = b'data: {"index":0,"content":\n\n'

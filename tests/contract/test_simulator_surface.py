@@ -399,6 +399,48 @@ def test_only_the_llama_types_have_a_context_window() -> None:
         SimulatorConfig(type="llama_cpp", ctx_size=-1)
 
 
+def test_only_the_llama_types_spread_characters_over_tokens() -> None:
+    assert SimulatorConfig(type="llama_cpp", char_tokens=4).char_tokens == 4
+    with pytest.raises(ConfigError, match=r"^char_tokens: only the llama_cpp and llama_cpp_python simulators"):
+        SimulatorConfig(type="vllm", char_tokens=2)
+    with pytest.raises(ConfigError, match=r"^char_tokens: must be an integer from 1 to 4 \(got 5\)$"):
+        SimulatorConfig(type="llama_cpp", char_tokens=5)
+
+
+# The real servers' answers to max_tokens 3 with the bytes tiny model (2-byte characters, one token
+# per byte; tests/contract/test_engine_fidelity.py and test_engine_overrun.py compare them live).
+CUT_CHARACTER = {
+    # llama-server stops inside the character: no role chunk (token 1 was held), one content chunk,
+    # U+FFFD for the cut bytes in a plain completion, nothing in a plain chat answer.
+    "llama_cpp": {"completion": ("X\ufffd", 3), "chat": ("X", 3),
+                  "chat-stream": [{"content": "X"}, {}], "completion-stream": ["X", ""]},
+    # llama-cpp-python finishes the character (4 tokens, its known deviation) and streams both.
+    "llama_cpp_python": {"completion": ("XX", 4), "chat": ("XX", 4),
+                         "chat-stream": [{"role": "assistant"}, {"content": "X"}, {"content": "X"}, {}],
+                         "completion-stream": ["X", "X", ""]},
+}
+
+
+@pytest.mark.parametrize("sim_type", list(CUT_CHARACTER))
+def test_a_character_cut_by_max_tokens(simulator_factory: Any, sim_type: str) -> None:
+    sim = simulator_factory(sim_type, models=["m.gguf"], char_tokens=2, **{**FAST, "tokens_per_chunk": 1})
+    seen: dict[str, Any] = {}
+    with _client(sim) as client:
+        for kind, path, body in (("chat", "/v1/chat/completions", chat_request("m.gguf", max_tokens=3)),
+                                 ("completion", "/v1/completions", {"model": "m.gguf", "prompt": "a b", "max_tokens": 3})):
+            answer = client.post(path, json=body).json()
+            text = answer["choices"][0]["message"]["content"] if kind == "chat" else answer["choices"][0]["text"]
+            seen[kind] = ("".join("X" if len(c.encode()) == 2 else c for c in text), answer["usage"]["completion_tokens"])
+            streamed = client.post(path, json={**body, "stream": True}, headers={"Connection": "close"})
+            chunks = [json.loads(p) for p in sse_payloads(streamed.text) if p != "[DONE]"]
+            parts = [c["choices"][0]["delta"] if kind == "chat" else c["choices"][0]["text"] for c in chunks if c["choices"]]
+            seen[f"{kind}-stream"] = [
+                {k: ("X" if k == "content" and v else v) for k, v in p.items()} if isinstance(p, dict) else ("X" if p else p)
+                for p in parts
+            ]
+    assert seen == CUT_CHARACTER[sim_type]
+
+
 @pytest.mark.parametrize("sim", ["llama_cpp", "llama_cpp_python"], indirect=True)
 def test_one_model_servers_ignore_the_requested_model(sim: RunningSimulator) -> None:
     with _client(sim) as client:
