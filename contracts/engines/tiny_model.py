@@ -52,6 +52,7 @@ from contracts.engines.tiny_vocab import VOCABULARIES, Vocabulary
 __all__ = [
     "CHAT_TEMPLATE",
     "ENGINE_TEST_MODELS",
+    "SIMULATOR_SETTINGS",
     "TINY_MODELS",
     "TinyModelSpec",
     "aibackend_cache_dir",
@@ -100,6 +101,14 @@ TINY_MODELS: dict[str, TinyModelSpec] = {
 }
 # The models every engine test runs on (the bytes-3/4 variants add nothing a server does differently).
 ENGINE_TEST_MODELS = ("ascii", "bytes", "large-vocab", "eos", "multibyte")
+# What a simulator (SimulatorConfig fields) must be told to stand in for a model: what the MODEL
+# writes, never how a server behaves. No model ends before max_tokens but eos (a digit, a letter,
+# </s>); the byte-level ones write characters of 2, 3 or 4 tokens.
+SIMULATOR_SETTINGS: dict[str, dict[str, int]] = {
+    name: {"output_tokens": 2 if name == "eos" else 64,
+           "char_tokens": {"bytes": 2, "bytes-3": 3, "bytes-4": 4}.get(name, 1)}
+    for name in TINY_MODELS
+}
 
 
 def build_vocabulary(name: str = "ascii") -> Vocabulary:

@@ -3,8 +3,8 @@ the simulator personality of its type, compared point by point (contracts/engine
 
 Run on every tiny model (contracts/engines/tiny_model.py): a byte-level vocabulary (characters
 over several tokens), a 150k vocabulary, a model that ends early on EOS, multi-byte text. The
-simulator is told what differs in the model (``SIMULATED_MODEL``: how long its answers are), never
-how the server behaves.
+simulator is told what the model writes (``SIMULATOR_SETTINGS``: how long its answers are, how many
+tokens a character takes), never how the server behaves.
 
 Steps: health during start-up, /v1/models, chat and completion (plain and streamed, with and
 without stream_options.include_usage: the chunk sequence, the usage), and error bodies for bad
@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -34,7 +33,7 @@ from contracts.engines.fidelity import (
     unused_known,
 )
 from contracts.engines.llama_servers import ENGINE_KINDS, EngineKind, EngineServer
-from contracts.engines.tiny_model import ENGINE_TEST_MODELS
+from contracts.engines.tiny_model import ENGINE_TEST_MODELS, SIMULATOR_SETTINGS
 from contracts.simulators import SimulatorConfig, start_simulator
 from tests.plugins.engines import EngineFactory, TinyModels
 
@@ -43,9 +42,6 @@ pytestmark = [pytest.mark.contract, pytest.mark.slow]
 ALIAS = "tiny-llama"
 HAPPY_STEPS = ("models", "chat", "chat-stream", "chat-stream-usage", "completion", "completion-stream")
 START_ATTEMPTS = 5  # llama-server loads the tiny model in milliseconds: retry to catch its 503
-# What the simulator must be told about a model: the eos model ends every answer after two tokens
-# (its grammar: a digit, a letter, then </s>), the others never end before max_tokens.
-SIMULATED_MODEL: dict[str, dict[str, Any]] = {"eos": {"output_tokens": 2}, "bytes": {"char_tokens": 2}}
 RUNS = [
     pytest.param((model, kind), id=f"{model}-{kind}", marks=pytest.mark.xdist_group(f"engine-fidelity-{model}"))
     for model in ENGINE_TEST_MODELS
@@ -89,7 +85,7 @@ def run(request: pytest.FixtureRequest, module_engine_factory: EngineFactory, ti
     server.stop()
     sim = start_simulator(SimulatorConfig(
         type=kind, models=[ALIAS], ttft_ms=1, tpot_ms=1, tokens_per_chunk=1, loading_s=1.0,
-        **{"output_tokens": 64, **SIMULATED_MODEL.get(model, {})},
+        **SIMULATOR_SETTINGS[model],
     ))
     try:
         path = "/health" if kind == "llama_cpp" else "/v1/models"
