@@ -19,6 +19,7 @@ eos            the ascii vocabulary with a grammar that always ends on ``</s>`` 
                (``finish_reason: stop``, fewer tokens than asked)
 multibyte      the ascii vocabulary plus whole multi-byte characters (é, ж, 日, €, 😀, ...) as
                single tokens, emitted often: one token is 1-4 bytes of valid UTF-8
+random-bytes   the ascii vocabulary emitting its byte tokens too: text often not UTF-8
 =============  ===================================================================================
 
 How the weights obey: embedding dimension 0 is a constant 1 that no layer writes to (its rows in
@@ -98,8 +99,11 @@ TINY_MODELS: dict[str, TinyModelSpec] = {
     # Characters of 3 and 4 bytes: only for tests that need a character to need 2 or 3 more tokens.
     "bytes-3": TinyModelSpec(name="aibackend-tiny-bytes-3", vocabulary="bytes-3"),
     "bytes-4": TinyModelSpec(name="aibackend-tiny-bytes-4", vocabulary="bytes-4"),
+    # Byte tokens at random: text that is often not UTF-8 (the first byte model a user may write).
+    "random-bytes": TinyModelSpec(name="aibackend-tiny-random-bytes", vocabulary="random-bytes"),
 }
-# The models every engine test runs on (the bytes-3/4 variants add nothing a server does differently).
+# The models every engine test runs on (bytes-3/4 add nothing a server does differently; random-bytes
+# writes text that is not UTF-8, which no real model does: test_engine_overrun uses them).
 ENGINE_TEST_MODELS = ("ascii", "bytes", "large-vocab", "eos", "multibyte")
 # What a simulator (SimulatorConfig fields) must be told to stand in for a model: what the MODEL
 # writes, never how a server behaves. No model ends before max_tokens but eos (a digit, a letter,

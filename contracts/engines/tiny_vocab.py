@@ -111,6 +111,16 @@ def ascii_vocabulary() -> Vocabulary:
     return Vocabulary(tokens, scores, types, unk_id=0, bos_id=1, eos_id=2)
 
 
+def random_bytes_vocabulary() -> Vocabulary:
+    """The ASCII vocabulary with its 256 byte-fallback tokens emitted too, at random: a random-weight
+    byte model as anyone would first write one, whose text is often NOT UTF-8 (a lead byte followed
+    by no continuation). No real model writes that; it shows how far a server's UTF-8 handling goes
+    when the model does (llama-cpp-python: tests/contract/test_engine_overrun.py)."""
+    base = ascii_vocabulary()
+    emit = np.array([t in (NORMAL, BYTE) for t in base.types], dtype=bool)
+    return Vocabulary(base.tokens, base.scores, base.types, base.unk_id, base.bos_id, base.eos_id, emit=emit)
+
+
 def multibyte_vocabulary() -> Vocabulary:
     """The ASCII vocabulary plus whole multi-byte characters as single tokens, emitted often: every
     token is valid UTF-8 on its own, but a token is 1-4 bytes and a chunk's text is not one byte per
@@ -297,4 +307,5 @@ VOCABULARIES: dict[str, Callable[[], Vocabulary]] = {
     "large-vocab": large_vocabulary,
     "eos": eos_vocabulary,
     "multibyte": multibyte_vocabulary,
+    "random-bytes": random_bytes_vocabulary,
 }

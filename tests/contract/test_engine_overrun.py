@@ -6,7 +6,8 @@ The cause is in its source (llama_cpp/llama.py, ``Llama._create_completion``: ``
 max_tokens test while ``multibyte_fix`` > 0), and these exchanges show each size it can take, 1, 2
 and 3 tokens: exactly what the record excuses. The same requests to llama-server stop at
 max_tokens (it cuts the character instead), and the simulator's replay of that loop
-(contracts/simulators/utf8.py) gives the real servers' counts for every max_tokens.
+(contracts/simulators/utf8.py) gives the real servers' counts for every max_tokens. With text that
+is not UTF-8 (the random-bytes model) the overrun also shows in a stream's content chunks.
 """
 
 from __future__ import annotations
@@ -94,6 +95,20 @@ def test_llama_server_stops_at_max_tokens_inside_the_character(case: Any, kind: 
              for c in chunks if c.get("choices")]
     assert [t for t in texts if t] == [t for t in texts if t and len(t.encode()) == width]
     assert len([t for t in texts if t]) == whole
+
+
+def test_text_that_is_not_utf8_shows_the_overrun_in_chunks(tiny_models: TinyModels,
+                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A random-byte model (the kind the issue's user wrote) writes lead bytes no continuation
+    follows: llama-cpp-python waits for characters that never come, each byte its own chunk. Seeded,
+    the stream of its known-deviation record: 4 content chunks for max_tokens 3, excused exactly."""
+    with engines_serving(tmp_path_factory, tiny_models("random-bytes"), kinds=["llama_cpp_python"]) as servers:
+        stream = _post(servers["llama_cpp_python"].base_url, ENDPOINTS["chat"], _body("chat", MAX_TOKENS, stream=True, seed=0))
+    endpoint = f"POST {ENDPOINTS['chat']}"
+    (violation,) = check_sse_stream(stream.content, stream.headers, endpoint, SseExpectations(kind="chat", max_tokens=MAX_TOKENS))
+    assert (violation.rule, violation.actual) == ("max-tokens", "4 content chunks for choice 0")
+    excused = find_deviation("llama_cpp_python", check="chat-stream", violation=violation, case=violation.expected, observation=None)
+    assert excused is not None and "random-bytes" in excused.evidence
 
 
 @pytest.mark.parametrize("engine_kind", ["llama_cpp", "llama_cpp_python"])
