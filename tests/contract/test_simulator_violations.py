@@ -207,8 +207,10 @@ CASES: dict[str, tuple[Probe, Callable[..., Any]]] = {
     "json-content-type": (lambda c, t, m: _response(_chat(c, t, m)), _set(("type",), "text/plain; charset=utf-8")),
     "usage-arithmetic": (lambda c, t, m: _response(_chat(c, t, m)),
                          lambda clean: _set(("body", "usage", "total_tokens"), clean["body"]["usage"]["total_tokens"] + 1)(clean)),
-    "max-tokens": (lambda c, t, m: _response(_chat(c, t, m, max_tokens=2))["body"]["usage"],
-                   lambda clean: {**clean, "completion_tokens": 3, "total_tokens": clean["total_tokens"] + 1}),
+    "max-tokens": (lambda c, t, m: {**_response(_chat(c, t, m, max_tokens=2))["body"]["usage"], "provider": t},
+                   # llama_cpp_python: past its own known overrun of 1-3 tokens (a recorded deviation)
+                   lambda clean: {**clean, "completion_tokens": 2 + (4 if clean["provider"] == "llama_cpp_python" else 1),
+                                  "total_tokens": clean["total_tokens"] + (4 if clean["provider"] == "llama_cpp_python" else 1)}),
     "sse-content-type": (_without_raw(lambda c, t, m: _stream(c, t, m)), _set(("type",), "text/plain; charset=utf-8")),
     "sse-framing": (lambda c, t, m: _stream(c, t, m), _check_sse_framing),
     "sse-chunk-json": (lambda c, t, m: _stream(c, t, m), _sse_chunk_json),
