@@ -108,9 +108,15 @@ def _read(text: str, file: str) -> _Doc:
     try:
         root = yaml.compose(body, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
+        # Located the way `validate` locates it (file:line:column: problem (context)), not PyYAML's
+        # own multi-line text that names "<unicode string>".
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else file
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
         raise SourceEditError(
-            f"{file} is not valid YAML, so it cannot be edited: {exc}",
-            hint="run `aibackend validate` and fix the file first",
+            f"{where}: not valid YAML, so it cannot be edited: {problem}" + (f" ({context})" if context else ""),
+            hint="fix the file first (`aibackend validate` shows every error); nothing was written",
         ) from None
     providers = _value_of(root, "providers") if isinstance(root, MappingNode) else None
     if providers is None:

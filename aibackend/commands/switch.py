@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
+    started = time.monotonic()  # the printed times count the planning too
     from aibackend.ops.registry import EDIT_LAYERS, editing
     from aibackend.ops.switch import SwitchOptions, execute, plan_switch
 
@@ -45,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
     )
     with editing(args.config_dir):
         plan = plan_switch(args.config_dir, args.name, options)
-        execute(plan)
+        execute(plan, started=started)
     return 0

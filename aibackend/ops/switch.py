@@ -343,9 +343,12 @@ class SwitchOutcome:
     message: str
 
 
-def execute(plan: SwitchPlan, out: TextIO | None = None) -> SwitchOutcome:
-    clock = _Clock(out or sys.stdout)
+def execute(plan: SwitchPlan, out: TextIO | None = None, *, started: float | None = None) -> SwitchOutcome:
+    """Steps 2-5. ``started``: the monotonic time the command began, so the printed times include
+    planning (validating the edited registry through every layer takes seconds)."""
+    clock = _Clock(out or sys.stdout) if started is None else _Clock(out or sys.stdout, started)
     clock.say("1 plan", plan.describe())
+    clock.say("1 plan", f"the edited registry validates ({', '.join(plan.proposal.build.layers_run)})")
     for warning in plan.proposal.warnings:
         clock.say("1 plan", f"note: {warning.format().splitlines()[0]}")
     if plan.gateway is None:

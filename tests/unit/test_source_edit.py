@@ -148,6 +148,17 @@ def test_an_unknown_provider_suggests_the_closest_name() -> None:
     )
 
 
+
+def test_a_file_that_is_not_yaml_is_refused_with_its_line_and_column() -> None:
+    text = "providers:\n  ollama:\n    type: ollama\n   bad: [\n"
+    with pytest.raises(SourceEditError) as info:
+        set_field(text, "ollama", "status", "disabled", file="config/providers.yaml")
+    assert str(info.value) == (
+        "config/providers.yaml:4:4: not valid YAML, so it cannot be edited: expected <block end>, but found "
+        "'<block mapping start>' (while parsing a block mapping)\n"
+        "  hint: fix the file first (`aibackend validate` shows every error); nothing was written"
+    )
+
 # --- add_provider ------------------------------------------------------------------------------------
 
 
