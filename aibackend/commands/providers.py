@@ -312,7 +312,9 @@ def _rollback(args: argparse.Namespace) -> int:
                 raise ConfigInvalid(result.diagnostics)
             return 0
         if not args.apply:
-            print("the gateway config was not regenerated: pass --apply, or run `aibackend reload` "
+            # `aibackend rollback providers.<time>.yaml` comes here too, and has no --apply to offer.
+            offer = "pass --apply, or " if getattr(args, "apply_offered", True) else ""
+            print(f"the gateway config was not regenerated: {offer}run `aibackend reload` "
                   "(a running gateway) or `aibackend generate`")
             return 0
         try:

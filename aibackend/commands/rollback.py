@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         default=None,
         metavar="BACKUP",
-        help="a backup's name as `aibackend backups` lists it, or its path (default: the newest)",
+        help="a backup's name as `aibackend backups` lists it, or its path (default: the newest); a "
+        "providers.<time>.yaml backup restores providers.yaml (as `aibackend providers rollback` does)",
     )
     add_output_option(parser, "the generated config to restore")
 
@@ -62,7 +63,20 @@ def _rollback_command(args: argparse.Namespace, backup: str) -> str:
     return shlex.join([*words, backup])
 
 
+def _names_providers_backup(backup: str | None) -> bool:
+    from generator.load import PROVIDERS_FILE
+
+    return backup is not None and Path(backup).name.startswith(Path(PROVIDERS_FILE).stem + ".")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.output is None and _names_providers_backup(args.backup):
+        # A backup of providers.yaml (`aibackend providers` or `switch` made it, and printed its name):
+        # restored the way `aibackend providers rollback BACKUP` does, so this command undoes an edit too.
+        from aibackend.commands import providers
+
+        return providers.run(argparse.Namespace(**vars(args), action="rollback", apply=False,
+                                                 apply_offered=False))
     path = output_path(args.config_dir, args.output)
     require_directory(path)
     existed = path.exists()

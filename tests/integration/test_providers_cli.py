@@ -113,6 +113,26 @@ def test_add_appends_one_block_validates_and_can_be_rolled_back(cfg: Path) -> No
     assert code == 0 and len(out.splitlines()) == 3  # header, the add's backup, the rollback's safety copy
 
 
+
+def test_the_top_level_rollback_undoes_an_edit_given_its_backup_and_leaves_the_generated_config(cfg: Path) -> None:
+    original = (cfg / "providers.yaml").read_bytes()
+    generated = (cfg / "litellm-unified.yaml").read_bytes() if (cfg / "litellm-unified.yaml").exists() else None
+    code, out, err = run(cfg, "disable", "llama_cpp_native", "--skip-litellm-check")
+    assert code == 0, out + err
+    assert (cfg / "providers.yaml").read_bytes() != original
+    [backup] = (cfg / "backups").glob("providers.*.yaml")
+
+    result = aibackend("rollback", "--config-dir", str(cfg), backup.name, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (cfg / "providers.yaml").read_bytes() == original
+    assert f"restored {backup.name} as {cfg / 'providers.yaml'}" in result.stdout
+    # `aibackend rollback` has no --apply: it says what to run instead, and the generated config is untouched.
+    assert ("the gateway config was not regenerated: run `aibackend reload` (a running gateway) or "
+            "`aibackend generate`") in result.stdout
+    after = (cfg / "litellm-unified.yaml").read_bytes() if (cfg / "litellm-unified.yaml").exists() else None
+    assert after == generated
+    assert not list((cfg / "backups").glob("litellm-unified.*.yaml"))
+
 def test_enable_and_disable_change_one_line_and_apply_regenerates(cfg: Path) -> None:
     original = (cfg / "providers.yaml").read_text()
     code, out, err = run(cfg, "disable", "llama_cpp_native", "--apply", "--skip-litellm-check")
