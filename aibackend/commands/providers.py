@@ -282,7 +282,7 @@ def _backups(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from aibackend.commands.rollback import backups_keep
+    from aibackend.commands._backups import backups_keep
     from aibackend.ops import registry
     from generator import store
     from generator.errors import ConfigInvalid, GatewayError
