@@ -19,7 +19,7 @@ from generator.net import free_port, port_is_open
 from tests.plugins.gateway import AIBACKEND, aibackend
 from tests.plugins.switch_engines import EngineCommands, engine_commands
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # engines started and stopped: seconds each
 
 TEMPLATE = """\
 # two engines, one GPU
