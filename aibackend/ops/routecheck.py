@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -224,7 +225,11 @@ def simulated_gateway(config_dir: Path, say: Callable[[str], None], *,
             if edit_generated is not None:
                 edit_generated(config_file)
             run_dir = RuntimeDir(stack.config_dir)
-            with run_dir.lock():
+            with run_dir.lock(), warnings.catch_warnings():
+                # LiteLLM and HAProxy are started detached, in their own sessions, as `gateway start` does;
+                # their Popen handles are dropped while they run (ResourceWarning), and they are stopped
+                # through the state file by Stack.close.
+                warnings.simplefilter("ignore", ResourceWarning)
                 stack.gateway_started = True
                 state = gateway.start(run_dir, plan_for(stack.config_dir), config_file=config_file, front="auto")
             url = f"http://127.0.0.1:{state.port}"
@@ -346,7 +351,8 @@ def check_routes(config_dir: Path, say: Callable[[str], None], *,
     sources = demo.validate(config_dir)
     report = RoutesReport()
     with simulated_gateway(config_dir, say, edit_generated=edit_generated) as stack:
-        report.gateway = {"url": stack.url, "front": stack.front, "config": str(stack.config_file)}
+        report.gateway = {"url": stack.url, "front": stack.front, "config": str(stack.config_file),
+                          "simulators": {name: sim.url for name, sim in stack.simulators.items()}}
         report.names = expected_names(stack.routes, UNLISTED_PREFIX + secrets.token_hex(4))
         check_names(stack, report.names)
         for check in report.names:
