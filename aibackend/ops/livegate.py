@@ -62,6 +62,11 @@ def live_contract(config_dir: Path, say: Callable[[str], None]) -> tuple[bool, l
             entry["problem"] = f"provider type {provider.type!r} has no contract"
             say(f"      FAIL {name}: {entry['problem']}")
             continue
+        unreachable = _connection_error(provider.base_url)
+        if unreachable is not None:  # said once, plainly, instead of one violation per check
+            entry["problem"] = unreachable
+            say(f"      FAIL {name}: {unreachable}")
+            continue
         try:
             key = api_key_from_env(provider.api_key_env, contract_type) if provider.api_key_env else None
             report = run_suite(Target(contract_type, provider.base_url, model=provider.models[0].name,
@@ -80,6 +85,20 @@ def live_contract(config_dir: Path, say: Callable[[str], None]) -> tuple[bool, l
             for violation in report.violations[:5]:
                 say(f"           {violation}")
     return all(r["ok"] for r in results), results
+
+
+def _connection_error(url: str, timeout: float = 5.0) -> str | None:
+    """None when a TCP connection to the URL's host and port opens; else the error, named."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot connect to {url}: {exc.strerror or type(exc).__name__}"
 
 
 # --- perf-gate.yaml ---------------------------------------------------------------------------------------
