@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _args(config_dir: Path, **extra: object) -> argparse.Namespace:
     values: dict[str, object] = {"config_dir": config_dir, "json": False, "skip_tests": False,
-                                 "tests": "unit,contract,integration", "pytest_args": ""}
+                                 "tests": "unit,contract,integration", "pytest_args": "", "skip_simulated": False,
+                                 "live": False, "report_dir": Path("ci-reports")}
     values.update(extra)
     return argparse.Namespace(**values)
 
@@ -27,8 +28,8 @@ def _args(config_dir: Path, **extra: object) -> argparse.Namespace:
 def test_stages_in_order_with_their_commands(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     stages = ci.plan(_args(config_dir, pytest_args="-n 2 --dist loadgroup"))
-    assert [s.name for s in stages] == ["yaml-lint", "validate", "secrets", "generate-check", "unit", "contract",
-                                        "integration"]
+    assert [s.name for s in stages] == ["yaml-lint", "validate", "secrets", "generate-check", "acceptance", "routes",
+                                        "contract", "pytest-unit", "pytest-contract", "pytest-integration"]
     py = sys.executable
     assert stages[0].command == [py, "-m", "yamllint", "-f", "parsable", "-c", ".yamllint.yaml",
                                  f"{config_dir}/providers.yaml", f"{config_dir}/model-mappings.yaml",
@@ -36,7 +37,8 @@ def test_stages_in_order_with_their_commands(config_dir: Path, monkeypatch: pyte
     assert stages[1].command == [py, "-m", "aibackend.cli", "validate", "--critical", "--config-dir", str(config_dir)]
     assert stages[2].command == ["aibackend", "secrets", "scan", "--config-dir", str(config_dir)]
     assert stages[3].command == [py, "-m", "aibackend.cli", "generate", "--check", "--config-dir", str(config_dir)]
-    assert stages[4].command == [py, "-m", "pytest", "-m", "unit", "-q", "-p", "no:cacheprovider", "-n", "2",
+    assert stages[4].command == [py, "-m", "aibackend.cli", "validate", "--config-dir", str(config_dir)]
+    assert stages[7].command == [py, "-m", "pytest", "-m", "unit", "-q", "-p", "no:cacheprovider", "-n", "2",
                                  "--dist", "loadgroup"]
     assert all(s.status == "not-run" for s in stages)
 
@@ -46,9 +48,9 @@ def test_without_a_yamllint_file_the_relaxed_rules_apply(config_dir: Path, tmp_p
     monkeypatch.chdir(tmp_path)
     stages = ci.plan(_args(config_dir, skip_tests=True))
     assert stages[0].command[5:7] == ["-d", ci.YAMLLINT_DEFAULT]
-    assert [(s.name, s.status, s.note) for s in stages[4:]] == [
-        ("unit", "skipped", "--skip-tests"), ("contract", "skipped", "--skip-tests"),
-        ("integration", "skipped", "--skip-tests")]
+    assert [(s.name, s.status, s.note) for s in stages[7:]] == [
+        ("pytest-unit", "skipped", "--skip-tests"), ("pytest-contract", "skipped", "--skip-tests"),
+        ("pytest-integration", "skipped", "--skip-tests")]
 
 
 def test_execute_stops_at_the_first_failure_and_names_it(config_dir: Path) -> None:
