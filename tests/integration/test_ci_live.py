@@ -45,8 +45,8 @@ def _config(tmp_path: Path, providers: dict[str, dict[str, object]], perf_gate: 
     (config / "providers.yaml").write_text(yaml.safe_dump({"providers": providers}), encoding="utf-8")
     (config / "model-mappings.yaml").write_text('exact_matches:\n  "chat":\n    provider: native\n'
                                                 "    backend_model: tiny-llama\n", encoding="utf-8")
-    (config / "gateway.yaml").write_text("server: {host: 127.0.0.1, port: %d}\ncache: {enabled: false}\n"
-                                         % free_port(), encoding="utf-8")
+    (config / "gateway.yaml").write_text(f"server: {{host: 127.0.0.1, port: {free_port()}}}\ncache: {{enabled: false}}\n",
+                                         encoding="utf-8")
     if perf_gate is not None:
         (config / "perf-gate.yaml").write_text(textwrap.dedent(perf_gate), encoding="utf-8")
     result = build(config, commit="none")
