@@ -252,7 +252,17 @@ def run(args: argparse.Namespace) -> int:
     unknown = [t for t in args.tests.split(",") if t.strip() and t.strip() not in TEST_TIERS]
     if unknown:
         raise UsageError(f"--tests: unknown tier(s) {', '.join(unknown)}; choose from {', '.join(TEST_TIERS)}")
+    from aibackend.extras import require
+
+    # What the stages need, said before any of them runs (exit 2 with the extra to install).
+    require("yamllint", *(() if args.skip_simulated else ("litellm", "schemathesis")),
+            *(("locust",) if args.live else ()), extra="ci")
     stages = plan(args)
+    if any(s.runner is not None and s.status == "not-run" and s.name not in ("yaml-lint", "secrets") for s in stages):
+        from generator import lifeline
+
+        # Simulators, LiteLLM, HAProxy and Locust die with this process, however it ends (SIGKILL too).
+        lifeline.own_children("ci")
 
     def echo(text: str) -> None:
         if not args.json:

@@ -36,6 +36,7 @@ __all__ = ["PERF_GATE_FILE", "LoadSection", "PerfGate", "live_contract", "live_l
 
 PERF_GATE_FILE = "perf-gate.yaml"
 LOAD_KEY = "load"
+STORE_PREFIX = "run:"  # baseline: run:ID, an entry of the results store (aibackend runs list)
 LOAD_DEFAULTS: dict[str, Any] = {"duration_s": 10.0, "users": 2, "seed": 0, "max_regression": "10%"}
 
 
@@ -153,9 +154,13 @@ def load_perf_gate(path: Path) -> PerfGate:
             figure, figure_line = str(figure_node.value), figure_node.start_mark.line + 1
             spec = value[figure_node.value]
             if figure == "baseline":
+                if isinstance(spec, str) and spec.startswith(STORE_PREFIX):
+                    section.baseline = _baseline_from_store(path, figure_line, name, spec)
+                    continue
                 if not isinstance(spec, str):
-                    raise _bad(path, figure_line, f"{name}.baseline: expected a path to a report JSON",
-                               "e.g. baseline: baselines/my_provider.json")
+                    raise _bad(path, figure_line, f"{name}.baseline: expected a path to a report JSON or "
+                               f"{STORE_PREFIX}ID", "e.g. baseline: baselines/my_provider.json, or baseline: run:12 "
+                               "(an entry of the results store: aibackend runs list)")
                 section.baseline = (path.parent / spec).resolve()
                 if not section.baseline.is_file():
                     raise _bad(path, figure_line, f"{name}.baseline: {section.baseline} does not exist",
@@ -171,6 +176,31 @@ def load_perf_gate(path: Path) -> PerfGate:
                 section.thresholds.append((figure, str(bound), float(number), figure_line))
         gate.sections.append(section)
     return gate
+
+
+def _baseline_from_store(path: Path, line: int, name: str, spec: str) -> Path:
+    """The report of results-store entry ``run:ID`` (the default store), written beside perf-gate's
+    reports-to-be so that ``aibackend loadtest --baseline`` reads it like any stored report."""
+    import tempfile
+
+    from aibackend.results.store import ResultsStoreError, default_store_path, open_store
+
+    raw = spec.removeprefix(STORE_PREFIX).strip()
+    if not raw.isdigit():
+        raise _bad(path, line, f"{name}.baseline: {spec!r}: expected {STORE_PREFIX}ID with a numeric ID",
+                   "list the runs with: aibackend runs list --kind loadtest")
+    store = default_store_path()
+    try:
+        with open_store(store, create=False) as opened:
+            run = opened.get(int(raw))
+    except ResultsStoreError as exc:
+        raise _bad(path, line, f"{name}.baseline: {spec}: {exc.message}", "aibackend runs list") from None
+    if run is None or run.kind != "loadtest":
+        raise _bad(path, line, f"{name}.baseline: {spec}: no load-test run {raw} in {store}",
+                   "list the runs with: aibackend runs list --kind loadtest")
+    target = Path(tempfile.mkdtemp(prefix="aibackend-ci-baseline-")) / f"run-{raw}.json"
+    target.write_text(json.dumps(run.document), encoding="utf-8")
+    return target
 
 
 # --- live-load --------------------------------------------------------------------------------------------

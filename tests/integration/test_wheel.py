@@ -260,8 +260,8 @@ def test_a_config_repository_with_only_config_and_a_pin_passes_ci(wheel: Path, t
     repo = tmp_path / "config-repo"
     repo.mkdir()
     _run(["git", "init", "-q"], cwd=repo)
-    (repo / "requirements.txt").write_text(f"ai-backend-unified[all] @ {wheel.as_uri()}\n")
-    venv = _venv(wheel, "all")  # the same requirement, installed (cached by what it installs)
+    (repo / "requirements.txt").write_text(f"ai-backend-unified[ci] @ {wheel.as_uri()}\n")
+    venv = _venv(wheel, "ci")  # the same requirement, installed (cached by what it installs)
     env = {**_env(venv), "LITELLM_MASTER_KEY": KEY}
     aibackend = str(venv / "bin" / "aibackend")
     shutil.copytree(EXAMPLE_CONFIG, repo / "config")

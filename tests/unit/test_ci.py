@@ -89,14 +89,29 @@ def test_bad_usage(tmp_path: Path) -> None:
         ci.run(_args(tmp_path / "c", tests="unit,smoke"))
 
 
-def test_shipped_workflow_runs_aibackend_ci_after_the_setup() -> None:
+def test_shipped_workflow_simulated_on_push_live_on_schedule_in_a_config_repository() -> None:
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "validate.yml").read_text())
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
-    assert set(triggers) == {"push", "pull_request"}
-    steps = workflow["jobs"]["validate"]["steps"]
-    runs = [step.get("run", "") for step in steps]
-    assert runs.index("bash scripts/setup.sh") < next(i for i, r in enumerate(runs) if "aibackend ci" in r)
-    assert [s["uses"] for s in steps if "uses" in s] == ["actions/checkout@v4", "actions/setup-python@v5"]
+    assert set(triggers) == {"push", "pull_request", "schedule", "workflow_dispatch"}
+    jobs = workflow["jobs"]
+    assert "push" in jobs["validate"]["if"] and "schedule" not in jobs["validate"]["if"]
+    assert "schedule" in jobs["live"]["if"] and "workflow_dispatch" in jobs["live"]["if"] and "push" not in jobs["live"]["if"]
+    for name, command in (("validate", "aibackend ci "), ("live", "aibackend ci --skip-tests --live ")):
+        runs = [step.get("run", "") for step in jobs[name]["steps"]]
+        install = next(i for i, r in enumerate(runs) if "pip install" in r)
+        # A config repository has no scripts/setup.sh: its pin (requirements.txt or pyproject.toml) is installed.
+        assert "if [ -f requirements.txt ]; then .venv/bin/pip install -r requirements.txt" in runs[install]
+        assert "else .venv/bin/pip install .; fi" in runs[install]
+        assert install < next(i for i, r in enumerate(runs) if command in r)
+    assert "--report-dir ci-reports" in next(s["run"] for s in jobs["live"]["steps"] if "--live" in s.get("run", ""))
+    assert jobs["live"]["env"]["OPENAI_API_KEY"] == "${{ secrets.OPENAI_API_KEY }}"
+
+
+def test_shipped_hooks_for_repo_rev_match_the_local_ones() -> None:
+    local = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    shipped = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert {h["id"]: h["entry"] for h in shipped} == {h["id"]: h["entry"] for h in local}
+    assert {h["language"] for h in shipped} == {"python"}  # pre-commit installs this package for them
 
 
 def test_shipped_precommit_hooks_are_local_and_offline() -> None:

@@ -118,3 +118,23 @@ def test_live_stages_only_with_live_and_live_load_only_with_a_perf_gate(config_d
     (config_dir / "perf-gate.yaml").write_text("native:\n  failed_ratio: {max: 0}\n")
     live = {s.name: s for s in ci.plan(_args(config_dir, "--live"))}
     assert live["live-load"].status == "not-run" and live["routes"].status == "not-run"
+
+
+def test_a_baseline_from_the_results_store(tmp_path: Path) -> None:
+    import json
+
+    from aibackend.results.record import Run
+    from aibackend.results.store import default_store_path, open_store
+
+    report = {"completed": 20, "failed": 0, "median_ttft_ms": 12.5}
+    with open_store(default_store_path()) as store:  # this test process's own store (tests/plugins/results.py)
+        run_id = store.add(Run(kind="loadtest", target="native", model="tiny", workload={}, figures={},
+                               verdict=None, gate={}, document=report))
+    path = tmp_path / "perf-gate.yaml"
+    path.write_text(f"native:\n  failed_ratio: {{max: 0}}\n  baseline: run:{run_id}\n")
+    (section,) = load_perf_gate(path).sections
+    assert section.baseline is not None and json.loads(section.baseline.read_text()) == report
+    path.write_text(f"native:\n  baseline: run:{run_id + 1000}\n")
+    with pytest.raises(UsageError) as caught:
+        load_perf_gate(path)
+    assert caught.value.message.startswith(f"{path}:2: native.baseline: run:{run_id + 1000}: no load-test run")
