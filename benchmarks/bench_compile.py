@@ -44,10 +44,11 @@ COMMANDS = {
 
 
 def synthetic_config(directory: Path, models: int, *, providers: int = 8, width: int = 4,
-                     cycle: bool = False) -> None:
+                     cycle: bool = False, base_urls: list[str] | None = None) -> None:
     """``models`` models over ``providers`` providers, each aliased; alias i falls back to i+1..i+width.
 
     ``cycle``: the last alias falls back to the first, closing a cycle through every alias.
+    ``base_urls``: provider p's URL (default: nothing listening, 127.0.0.1:10000+p).
     """
     directory.mkdir(parents=True)
     per = models // providers
@@ -56,7 +57,8 @@ def synthetic_config(directory: Path, models: int, *, providers: int = 8, width:
         kind = PROVIDER_TYPES[p % len(PROVIDER_TYPES)]
         registry[f"p{p}"] = {
             "type": kind,
-            "base_url": f"http://127.0.0.1:{10000 + p}" + ("/v1" if kind == "openai" else ""),
+            "base_url": base_urls[p] if base_urls else
+            f"http://127.0.0.1:{10000 + p}" + ("/v1" if kind == "openai" else ""),
             **({"api_key_env": "OPENAI_API_KEY"} if kind == "openai" else {}),
             "models": [{"name": f"model-{p}-{i}", "context_length": 8192} for i in range(per)],
         }
