@@ -97,8 +97,13 @@ class Tree:
     label: str
     pythonpath: Path | None  # None: this tree, as installed in the venv
 
-    def run(self, arguments: list[str], config: Path) -> tuple[float, float, int, str]:
-        """(seconds, peak MB, exit status, last line of output) of one cold run."""
+    def run(self, arguments: list[str], config: Path) -> tuple[float, float, float, int, str]:
+        """(seconds, CPU seconds, peak MB, exit status, last line of output) of one cold run.
+
+        CPU seconds (user + system, of the command and the processes it reaped) are what a shared,
+        busy machine distorts least; on an idle one wall time is below them where layer 7's worker
+        imports LiteLLM in parallel with layers 1-6.
+        """
         env = {**os.environ, **ENVIRONMENT}
         if self.pythonpath is not None:
             env["PYTHONPATH"] = str(self.pythonpath)
@@ -112,7 +117,8 @@ class Tree:
             process.returncode = os.waitstatus_to_exitcode(status)
             output.seek(0)
             lines = output.read().decode(errors="replace").strip().splitlines()
-        return seconds, usage.ru_maxrss / 1024, process.returncode, (lines[-1] if lines else "")
+        cpu = usage.ru_utime + usage.ru_stime
+        return seconds, cpu, usage.ru_maxrss / 1024, process.returncode, (lines[-1] if lines else "")
 
 
 def export_reference(revision: str, into: Path) -> Path:
@@ -123,16 +129,18 @@ def export_reference(revision: str, into: Path) -> Path:
     return into
 
 
-def measure(trees: list[Tree], arguments: list[str], config: Path, repeat: int) -> list[tuple[float, float, int, str]]:
-    """Median seconds, peak MB, exit status and output's last line per tree; runs alternate tree by tree."""
-    runs: dict[str, list[tuple[float, float, int, str]]] = {tree.label: [] for tree in trees}
+def measure(trees: list[Tree], arguments: list[str], config: Path,
+            repeat: int) -> list[tuple[float, float, float, int, str]]:
+    """Median seconds, median CPU seconds, peak MB, exit status and output's last line per tree; runs alternate tree by tree."""
+    runs: dict[str, list[tuple[float, float, float, int, str]]] = {tree.label: [] for tree in trees}
     for _ in range(repeat):
         for tree in trees:
             runs[tree.label].append(tree.run(arguments, config))
     result = []
     for tree in trees:
         done = runs[tree.label]
-        result.append((statistics.median(r[0] for r in done), max(r[1] for r in done), done[-1][2], done[-1][3]))
+        result.append((statistics.median(r[0] for r in done), statistics.median(r[1] for r in done),
+                       max(r[2] for r in done), done[-1][3], done[-1][4]))
     return result
 
 
@@ -156,32 +164,33 @@ def main() -> None:
     try:
         print(_load(), flush=True)
         header = f"{'config':<22} {'command':<20} " + " ".join(
-            f"{tree.label[:10] + ' s':>12} {'MB':>6}" for tree in trees)
+            f"{tree.label[:10] + ' s':>12} {'CPU s':>6} {'MB':>6}" for tree in trees)
         print(header, flush=True)
-        medians: dict[tuple[str, str, int], float] = {}
+        medians: dict[tuple[str, str, int], tuple[float, float]] = {}
         for size in args.sizes:
             config = root / f"n{size}"
             synthetic_config(config, size)
             for name in sorted(args.commands, key=lambda n: n != "generate"):  # generate first: validate's layer 6
                 figures = measure(trees, COMMANDS[name], config, args.repeat)
-                for tree, (seconds, _, status, last) in zip(trees, figures, strict=True):
-                    medians[(tree.label, name, size)] = seconds
+                for tree, (seconds, cpu, _, status, last) in zip(trees, figures, strict=True):
+                    medians[(tree.label, name, size)] = (seconds, cpu)
                     if status != 0:
                         print(f"  {tree.label} {name} exited {status}: {last}", flush=True)
                 print(f"{f'{size} models':<22} {name:<20} " + " ".join(
-                    f"{seconds:>12.2f} {mb:>6.0f}" for seconds, mb, _, _ in figures), flush=True)
+                    f"{seconds:>12.2f} {cpu:>6.2f} {mb:>6.0f}" for seconds, cpu, mb, _, _ in figures), flush=True)
         for name in args.commands:
             for tree in trees:
                 small, large = medians.get((tree.label, name, 2000)), medians.get((tree.label, name, 8000))
                 if small and large:
-                    print(f"t(8k)/t(2k) {name:<20} {tree.label:<12} {large / small:.2f} (linear: 4)", flush=True)
+                    print(f"t(8k)/t(2k) {name:<20} {tree.label:<12} {large[0] / small[0]:.2f} wall, "
+                          f"{large[1] / small[1]:.2f} CPU (linear: 4)", flush=True)
         if args.cycle_size:
             config = root / "cycle"
             synthetic_config(config, args.cycle_size, cycle=True)
             figures = measure(trees, ["validate", "--critical"], config, args.repeat)
-            for tree, (seconds, mb, status, last) in zip(trees, figures, strict=True):
+            for tree, (seconds, cpu, mb, status, last) in zip(trees, figures, strict=True):
                 print(f"deep cycle through {args.cycle_size} aliases, validate --critical, {tree.label}: "
-                      f"{seconds:.2f} s {mb:.0f} MB, exit {status}: {last[:100]}", flush=True)
+                      f"{seconds:.2f} s ({cpu:.2f} CPU s) {mb:.0f} MB, exit {status}: {last[:100]}", flush=True)
             probe = subprocess.run([str(Path(sys.executable).parent / "aibackend"), "validate", "--critical",
                                     "--config-dir", str(config)], capture_output=True, text=True, env={
                                         **os.environ, **ENVIRONMENT})
@@ -192,8 +201,8 @@ def main() -> None:
         lattice = root / "lattice"
         lattice_config(lattice)
         figures = measure(trees, ["validate"], lattice, args.repeat)
-        for tree, (seconds, mb, status, last) in zip(trees, figures, strict=True):
-            print(f"lattice 2 wide, 40 deep, validate, {tree.label}: {seconds:.2f} s {mb:.0f} MB, exit {status}: "
+        for tree, (seconds, cpu, mb, status, last) in zip(trees, figures, strict=True):
+            print(f"lattice 2 wide, 40 deep, validate, {tree.label}: {seconds:.2f} s ({cpu:.2f} CPU s) {mb:.0f} MB, exit {status}: "
                   f"{last[:90]}", flush=True)
         print(_load(), flush=True)
     finally:
