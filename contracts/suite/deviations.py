@@ -73,12 +73,16 @@ def excuses(
     violation: Violation,
     case: str,
     observation: Observation | None,
+    request_classes: tuple[str, ...] = (),
 ) -> bool:
     """Whether ``deviation`` is exactly ``violation``: same check, rule, endpoint and case (the
-    violation's ``expected``, without the request a fuzzed finding names), and the same observed
-    behaviour (``match``: an exact ``actual``, or the answer's status and body)."""
+    violation's ``expected``, without the request a fuzzed finding names), for a fuzz record the
+    same class of request (``request_class``, one of ``request_classes``: contracts/fuzz.py), and
+    the same observed behaviour (``match``: an exact ``actual``, or the answer's status and body)."""
     where = (deviation["check"], deviation["rule"], deviation["endpoint"], deviation["case"])
     if where != (check, violation.rule, violation.endpoint, case):
+        return False
+    if "request_class" in deviation and deviation["request_class"] not in request_classes:
         return False
     match = deviation["match"]
     if "actual" in match:
@@ -87,11 +91,18 @@ def excuses(
 
 
 def find_deviation(
-    provider_type: str, *, check: str, violation: Violation, case: str, observation: Observation | None
+    provider_type: str,
+    *,
+    check: str,
+    violation: Violation,
+    case: str,
+    observation: Observation | None,
+    request_classes: tuple[str, ...] = (),
 ) -> KnownDeviation | None:
     """The type's recorded deviation that excuses ``violation``, if one does."""
     schemas = spec_schemas(provider_type)
     for deviation in known_deviations(provider_type):
-        if excuses(deviation, schemas, check=check, violation=violation, case=case, observation=observation):
+        if excuses(deviation, schemas, check=check, violation=violation, case=case, observation=observation,
+                   request_classes=request_classes):
             return KnownDeviation(violation, deviation["server"], deviation["why"], deviation["evidence"])
     return None
