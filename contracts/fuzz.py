@@ -147,7 +147,10 @@ def _streamed(provider_type: str, path: str, body: Any) -> bool:
     if not isinstance(body, dict):
         return False
     if path in NDJSON_PATHS:
-        return body.get("stream", True) is not False  # Ollama streams by default
+        # Ollama streams by default, but answers a load request (no prompt, no messages) with one
+        # JSON object (server/routes.go: c.JSON(..., DoneReason: "load")).
+        loads = not body.get("prompt") if path == "/api/generate" else not body.get("messages")
+        return body.get("stream", True) is not False and not loads
     return body.get("stream") is True
 
 
@@ -259,6 +262,13 @@ def request_classes(provider_type: str, path: str, body: Any, *, parsed: bool = 
                 classes.append("a message without a role")
             elif isinstance(message, dict) and not isinstance(message["role"], str):
                 classes.append("a message whose role is not a string")
+            elif isinstance(message, dict) and message["role"] == "assistant" and "content" not in message:
+                classes.append("an assistant message without content")
+            if isinstance(message, dict) and "content" in message and message["content"] is None:
+                classes.append("a message whose content is null")
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) > 1:
+        classes.append("a batch of prompts")
     schema = REQUEST_SCHEMAS.get(path)
     schemas = spec_schemas(provider_type)
     if schema is not None and schemas.has(schema):
@@ -362,7 +372,7 @@ def _run_operation(operation: Any, target: Target, model: str, mode: GenerationM
         content_type = str(response_headers.get("content-type", ""))
         observation = Observation(response.status_code, content_type, response.content)
         exchange = _exchange(case.method.upper(), case.path, request_body, response.status_code, content_type, response.content)
-        classes = () if positive else request_classes(target.type, case.path, request_body, parsed=parsed)
+        classes = request_classes(target.type, case.path, request_body, parsed=parsed)
         for violation in violations_for_response(
             target.type, case.method.upper(), case.path, request_body,
             response.status_code, response_headers, response.content, positive=positive, documented=documented,

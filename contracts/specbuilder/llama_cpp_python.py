@@ -35,6 +35,13 @@ __all__ = ["CONTRACT_TYPE", "KNOWN_DEVIATIONS", "REQUESTS", "RESPONSES", "build"
 CONTRACT_TYPE = "llama_cpp_python"
 
 _CONTENT = nullable(STR)
+_PART = {
+    "anyOf": [
+        obj({"type": {"const": "text"}, "text": STR}),
+        obj({"type": {"const": "image_url"}, "image_url": {"anyOf": [STR, obj({"url": STR})]}}),
+    ]
+}
+_TOOL_CALL = obj({"id": STR, "type": {"const": "function"}, "function": obj({"name": STR, "arguments": STR})})
 # llama_cpp/server/types.py and llama_types.py: messages default to [], a message is a system, user,
 # assistant, tool (with tool_call_id) or function message; prompt defaults to ""; the model is ignored;
 # top_p in [0, 1], the completions' max_tokens >= 0; no stream_options field.
@@ -42,9 +49,11 @@ REQUESTS = Requests(
     model_required=False,
     message={
         "anyOf": [
-            obj({"role": {"enum": ["system", "user", "function"]}, "content": _CONTENT}),
-            obj({"role": {"const": "assistant"}}, {"content": _CONTENT}),
+            obj({"role": {"const": "system"}, "content": _CONTENT}),
+            obj({"role": {"const": "user"}, "content": nullable({"anyOf": [STR, {"type": "array", "items": _PART}]})}),
+            obj({"role": {"const": "assistant"}}, {"content": STR, "tool_calls": {"type": "array", "items": _TOOL_CALL}}),
             obj({"role": {"const": "tool"}, "content": _CONTENT, "tool_call_id": STR}),
+            obj({"role": {"const": "function"}, "content": _CONTENT, "name": STR}),
         ]
     },
     messages_min_items=None,
@@ -73,6 +82,20 @@ LCP_WHY = (
     "RequestValidationError included, into an OpenAI-style 500 internal_server_error (upstream PR #481 documents "
     "it; reported as a bug in ggml-org/llama.cpp#23463): the request IS rejected, with a JSON error body, but "
     "with a 5xx instead of FastAPI's 422."
+)
+_BATCH_WHY = (
+    "create_completion (llama_cpp/server/app.py) serves one prompt only and asserts len(body.prompt) <= 1: "
+    "a batch of prompts, valid per its own request model, raises AssertionError, which RouteErrorHandler "
+    "wraps into a 500 whose message is the assertion's empty text."
+)
+_TEMPLATE_WHY = (
+    "An assistant message may omit content (ChatCompletionRequestAssistantMessage: content NotRequired, "
+    "llama_cpp/llama_types.py), but the chat template reads message.content of every message: jinja's "
+    "UndefinedError, which RouteErrorHandler wraps into a 500."
+)
+_NULL_CONTENT_WHY = (
+    "A message's content may be null (content: Optional[str], llama_cpp/llama_types.py), but the chat "
+    "template concatenates it as a string: TypeError, which RouteErrorHandler wraps into a 500."
 )
 LCP_NOT_JSON_WHY = (
     "RouteErrorHandler's except clause calls request.json() on the broken body, which raises again; "
@@ -129,21 +152,55 @@ KNOWN_DEVIATIONS: list[Schema] = [
     _lcp_validation_500("invalid-param", "invalid-param", "POST /v1/chat/completions", "top_p=-0.1", "top-p-negative"),
     _lcp_validation_500("invalid-param", "invalid-param", "POST /v1/completions", "max_tokens=-1", "max-tokens-negative"),
     *LCP_FUZZ_DEVIATIONS,
-    {
-        "check": "fuzz POST /v1/completions (positive)",
-        "rule": "completion-schema",
-        "endpoint": "POST /v1/completions",
-        "case": "no 5xx for a valid request",
-        "match": {"status": 500, "body": "AssertionInternalServerError"},
-        "server": LCP_SERVER,
-        "exchange": "llama_cpp_python/prompt-batch-fuzz.json",
-        "evidence": "fixtures/exchanges/llama_cpp_python/prompt-batch-fuzz.json",
-        "why": (
-            "create_completion (llama_cpp/server/app.py) serves one prompt only and asserts len(body.prompt) <= 1: "
-            "a batch of prompts, valid per its own request model, raises AssertionError, which RouteErrorHandler "
-            "wraps into a 500 whose message is the assertion's empty text."
-        ),
-    },
+    *(
+        {
+            "check": "fuzz POST /v1/completions (positive)",
+            "rule": "completion-schema",
+            "endpoint": "POST /v1/completions",
+            "case": "no 5xx for a valid request",
+            "request_class": "a batch of prompts",
+            "match": {"status": 500, "body": "AssertionInternalServerError"},
+            "server": LCP_SERVER,
+            "exchange": "llama_cpp_python/prompt-batch-fuzz.json",
+            "evidence": "fixtures/exchanges/llama_cpp_python/prompt-batch-fuzz.json",
+            "why": _BATCH_WHY,
+        },
+        *(fuzz_500("/v1/completions", rule, "a batch of prompts", {"status": 500, "body": "AssertionInternalServerError"},
+                   LCP_SERVER, "llama_cpp_python/prompt-batch-fuzz.json", _BATCH_WHY)
+          for rule in ("missing-field", "invalid-param")),
+        {
+            "check": "fuzz POST /v1/chat/completions (positive)",
+            "rule": "chat-schema",
+            "endpoint": "POST /v1/chat/completions",
+            "case": "no 5xx for a valid request",
+            "request_class": "an assistant message without content",
+            "match": {"status": 500, "body": "TemplateInternalServerError"},
+            "server": LCP_SERVER,
+            "exchange": "llama_cpp_python/assistant-without-content.json",
+            "evidence": "fixtures/exchanges/llama_cpp_python/assistant-without-content.json",
+            "why": _TEMPLATE_WHY,
+        },
+        *(fuzz_500("/v1/chat/completions", rule, "an assistant message without content",
+                   {"status": 500, "body": "TemplateInternalServerError"}, LCP_SERVER,
+                   "llama_cpp_python/assistant-without-content.json", _TEMPLATE_WHY)
+          for rule in ("missing-field", "invalid-param")),
+        {
+            "check": "fuzz POST /v1/chat/completions (positive)",
+            "rule": "chat-schema",
+            "endpoint": "POST /v1/chat/completions",
+            "case": "no 5xx for a valid request",
+            "request_class": "a message whose content is null",
+            "match": {"status": 500, "body": "NullContentInternalServerError"},
+            "server": LCP_SERVER,
+            "exchange": "llama_cpp_python/null-content.json",
+            "evidence": "fixtures/exchanges/llama_cpp_python/null-content.json",
+            "why": _NULL_CONTENT_WHY,
+        },
+        *(fuzz_500("/v1/chat/completions", rule, "a message whose content is null",
+                   {"status": 500, "body": "NullContentInternalServerError"}, LCP_SERVER,
+                   "llama_cpp_python/null-content.json", _NULL_CONTENT_WHY)
+          for rule in ("missing-field", "invalid-param")),
+    ),
 ]
 
 
@@ -181,6 +238,8 @@ def build() -> Schema:
     for name, message in (
         ("ValidationInternalServerError", {"type": "string", "pattern": "^[0-9]+ validation errors?:"}),
         ("AssertionInternalServerError", {"const": ""}),
+        ("TemplateInternalServerError", {"const": "'dict object' has no attribute 'content'"}),
+        ("NullContentInternalServerError", {"const": 'can only concatenate str (not "NoneType") to str'}),
     ):
         schemas[name] = copy.deepcopy(schemas["InternalServerError"])
         schemas[name]["properties"]["error"]["properties"]["message"] = message

@@ -52,14 +52,15 @@ def build() -> Schema:
     running["required"].remove("modified_at")
     running["required"] += ["expires_at", "size_vram"]
     running["properties"].update({"expires_at": {"type": "string", "format": "date-time"}, "size_vram": INT})
-    # api/types.go: done_reason and every metric are omitempty (a zero is absent); the done line of a
-    # finished generation carries done_reason and total_duration (server/routes.go).
+    # api/types.go: done_reason and every metric are omitempty (a zero is absent); a load answer
+    # (no prompt, no messages) has only done_reason "load"; the done line of a finished generation
+    # also has total_duration (server/routes.go), which the ndjson-done check holds it to.
     final_fields: dict[str, Schema] = {
         "done": {"const": True},
         "done_reason": {"enum": ["stop", "length", "load", "unload"]},
-        "total_duration": INT,
     }
     metrics: dict[str, Schema] = {
+        "total_duration": INT,
         "load_duration": INT,
         "prompt_eval_count": INT,
         "prompt_eval_duration": INT,

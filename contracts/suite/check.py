@@ -107,7 +107,7 @@ def _excerpt(response: httpx.Response, actual: str) -> str:
         number = int(line.group(1))
         if 0 < number <= len(lines):
             return f"line {number}: {clip(lines[number - 1], RESPONSE_CLIP)}"
-    path = re.match(r"([\w-]+(?:/[\w-]+)+): ", actual)
+    path = re.match(r"([A-Za-z_][\w-]*(?:/[\w-]+)*): ", actual)
     document = json_body(response) if path else None
     if path and document is not None:
         value: Any = document

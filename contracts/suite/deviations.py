@@ -17,7 +17,7 @@ import httpx
 from contracts.schemas import SpecSchemas, load_spec, spec_schemas
 from contracts.violation import Violation
 
-__all__ = ["KnownDeviation", "Observation", "excuses", "find_deviation", "known_deviations"]
+__all__ = ["KnownDeviation", "Observation", "excuses", "find_deviation", "known_deviations", "observed_as"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Observation:
         return cls(response.status_code, response.headers.get("content-type", ""), response.content)
 
 
-def _observed_as(match: dict[str, Any], schemas: SpecSchemas, observation: Observation | None) -> bool:
+def observed_as(match: dict[str, Any], schemas: SpecSchemas, observation: Observation | None) -> bool:
     """``{status, body: SCHEMA}``: that status and a JSON body valid against the spec's SCHEMA;
     ``{status, text}``: that status and exactly that text/plain body. Nothing looser."""
     if observation is None or observation.status != match["status"]:
@@ -87,7 +87,7 @@ def excuses(
     match = deviation["match"]
     if "actual" in match:
         return bool(match["actual"] == violation.actual)
-    return _observed_as(match, schemas, observation)
+    return observed_as(match, schemas, observation)
 
 
 def find_deviation(
