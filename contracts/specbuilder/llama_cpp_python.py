@@ -97,6 +97,39 @@ _NULL_CONTENT_WHY = (
     "A message's content may be null (content: Optional[str], llama_cpp/llama_types.py), but the chat "
     "template concatenates it as a string: TypeError, which RouteErrorHandler wraps into a 500."
 )
+_STREAM_WHY = (
+    " Streamed, the same request is answered 200 text/event-stream with an EMPTY body: "
+    "create_chat_completion (llama_cpp/server/app.py) returns the EventSourceResponse first and only then "
+    "calls Llama.create_chat_completion inside get_event_publisher, whose try catches nothing but "
+    "cancellation, so the exception ends the stream before its first event (no chunk, no [DONE])."
+)
+# What contracts/streaming.py reports for a 200 stream with an empty body: (rule, expected, actual).
+_EMPTY_STREAM = (
+    ("sse-framing", "'data: <payload>' events each followed by a blank line", "empty body"),
+    ("sse-done", "the last event is 'data: [DONE]'", "last event: (no events)"),
+    ("sse-finish-reason", "exactly one non-null finish_reason for choice 0", "0: []"),
+)
+
+
+def _empty_stream(request_class: str, exchange: str, why: str) -> list[Schema]:
+    """The records of a valid streamed chat request whose chat template raises: 200, empty stream."""
+    return [
+        {
+            "check": "fuzz POST /v1/chat/completions (positive)",
+            "rule": rule,
+            "endpoint": "POST /v1/chat/completions",
+            "case": expected,
+            "request_class": request_class,
+            "match": {"actual": actual},
+            "server": LCP_SERVER,
+            "exchange": f"llama_cpp_python/{exchange}.json",
+            "evidence": f"fixtures/exchanges/llama_cpp_python/{exchange}.json",
+            "why": why + _STREAM_WHY,
+        }
+        for rule, expected, actual in _EMPTY_STREAM
+    ]
+
+
 LCP_NOT_JSON_WHY = (
     "RouteErrorHandler's except clause calls request.json() on the broken body, which raises again; "
     "Starlette's outermost middleware answers a plain-text 500 and uvicorn drops the connection."
@@ -200,6 +233,8 @@ KNOWN_DEVIATIONS: list[Schema] = [
                    {"status": 500, "body": "NullContentInternalServerError"}, LCP_SERVER,
                    "llama_cpp_python/null-content.json", _NULL_CONTENT_WHY)
           for rule in ("missing-field", "invalid-param")),
+        *_empty_stream("a message whose content is null", "null-content-stream", _NULL_CONTENT_WHY),
+        *_empty_stream("an assistant message without content", "assistant-without-content-stream", _TEMPLATE_WHY),
     ),
 ]
 

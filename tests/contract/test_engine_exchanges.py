@@ -11,8 +11,8 @@ import pytest
 
 from contracts.engines.llama_servers import ENGINE_KINDS, EngineKind, EngineServer
 from contracts.exchanges import load_exchange, load_exchanges, replay
-from contracts.fuzz import request_classes
-from contracts.schemas import spec_schemas
+from contracts.fuzz import request_classes, violations_for_response
+from contracts.schemas import load_spec, spec_schemas
 from contracts.suite import known_deviations
 from contracts.suite.deviations import Observation, observed_as
 
@@ -30,6 +30,12 @@ WAIVERS = [
 def _engine(request: pytest.FixtureRequest, kind: EngineKind) -> EngineServer:
     server: EngineServer = request.getfixturevalue(f"{kind}_engine")
     return server
+
+
+def _documented(kind: str, path: str) -> dict[str, object]:
+    """The operation's ``responses`` in the type's spec, as fuzzing judges with them."""
+    responses: dict[str, object] = load_spec(kind)["paths"][path]["post"]["responses"]
+    return responses
 
 
 def _media(content_type: str) -> str:
@@ -59,6 +65,14 @@ def test_a_known_deviation_still_excuses_its_exchange(request: pytest.FixtureReq
     match = record["match"]
     if "actual" in match:
         assert today.status == 200 and today.status == exchange.status
+        if record["check"].startswith("fuzz "):
+            # Judged again as fuzzing judges it: the recorded finding, with exactly that answer.
+            found = violations_for_response(
+                kind, exchange.method, exchange.path, json.loads(exchange.request_body or "null"), today.status,
+                {"content-type": today.content_type}, today.response_body.encode("utf-8"),
+                positive=record["check"].endswith("(positive)"), documented=_documented(kind, exchange.path),
+            )
+            assert (record["rule"], record["case"], match["actual"]) in {(v.rule, v.expected, v.actual) for v in found}, found
         return
     observation = Observation(today.status, today.content_type, today.response_body.encode("utf-8"))
     assert observed_as(match, spec_schemas(kind), observation), f"{record['why'][:80]}: now {today.status} {today.response_body[:200]}"
