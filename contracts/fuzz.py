@@ -127,8 +127,10 @@ def tame(case: AnyCase, model: str, provider_type: str = "") -> None:
         # A valid max_tokens <= 0 is "no limit" where a spec allows it (llama-cpp-python's chat
         # requests: max_tokens has no bound, and Llama.create_completion reads <= 0 as "until the
         # context is full"): any limit is capped to a small positive one.
-        capped = isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1
-        body["max_tokens"] = min(limit, FUZZ_MAX_TOKENS) if capped else FUZZ_MAX_TOKENS
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+            body["max_tokens"] = min(limit, FUZZ_MAX_TOKENS)
+        else:
+            body["max_tokens"] = FUZZ_MAX_TOKENS
         n = body.get("n")
         if isinstance(n, int):
             body["n"] = min(n, MAX_N)
