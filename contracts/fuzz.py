@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import hypothesis
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -39,6 +40,7 @@ from contracts.streaming import (
     check_sse_stream,
     check_usage,
 )
+from contracts.suite.check import response_excerpt
 from contracts.suite.deviations import KnownDeviation, Observation, find_deviation
 from contracts.suite.probe import Target
 from contracts.suite.runner import CheckOutcome
@@ -342,9 +344,12 @@ def _request_text(request_body: Any) -> str:
     return _clip(json.dumps(request_body, ensure_ascii=True, default=str))
 
 
-def _exchange(method: str, path: str, body: Any, status: int, content_type: str, content: bytes) -> Exchange:
+def _exchange(method: str, path: str, body: Any, status: int, content_type: str, content: bytes, actual: str) -> Exchange:
+    """The fuzzed exchange behind a finding: the request as generated, the part of the answer
+    ``actual`` is about (as the suite shows it: contracts/suite/check.py, response_excerpt)."""
     sent = body if isinstance(body, str) else json.dumps(body, ensure_ascii=True, default=str)
-    return Exchange(method, path, _clip(sent, 300), status, content_type, _clip(content.decode("utf-8", "replace"), 300))
+    answer = httpx.Response(status, headers={"content-type": content_type} if content_type else None, content=content)
+    return Exchange(method, path, _clip(sent, 300), status, content_type, response_excerpt(answer, actual))
 
 
 def _run_operation(operation: Any, target: Target, model: str, mode: GenerationMode, examples: int, seed: int,
@@ -377,13 +382,14 @@ def _run_operation(operation: Any, target: Target, model: str, mode: GenerationM
         request_body, parsed = _decoded(case.body)
         content_type = str(response_headers.get("content-type", ""))
         observation = Observation(response.status_code, content_type, response.content)
-        exchange = _exchange(case.method.upper(), case.path, request_body, response.status_code, content_type, response.content)
         classes = request_classes(target.type, case.path, request_body, parsed=parsed)
         for violation in violations_for_response(
             target.type, case.method.upper(), case.path, request_body,
             response.status_code, response_headers, response.content, positive=positive, documented=documented,
         ):
-            violation = violation.with_exchange(exchange)
+            violation = violation.with_exchange(_exchange(
+                case.method.upper(), case.path, request_body, response.status_code, content_type, response.content, violation.actual,
+            ))
             # Known and unknown findings are kept apart BEFORE de-duplication: an excused 500 must
             # not hide a later, unexcused one of the same rule.
             key = (violation.rule, violation.endpoint, violation.expected.split(" for ")[0])

@@ -90,11 +90,54 @@ def exchange_of(response: httpx.Response, actual: str = "") -> Exchange:
     body = request.content.decode("utf-8", "replace") if request.content else ""
     return Exchange(
         request.method, request.url.path, clip(body, REQUEST_CLIP), response.status_code,
-        response.headers.get("content-type", ""), _excerpt(response, actual),
+        response.headers.get("content-type", ""), response_excerpt(response, actual),
     )
 
 
-def _excerpt(response: httpx.Response, actual: str) -> str:
+def _content_pieces(payloads: list[str], choice: int) -> list[str]:
+    """The content (chat ``delta.content``, text ``text``) each SSE chunk carries for ``choice``."""
+    pieces = []
+    for payload in payloads:
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError:
+            continue
+        for entry in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
+            if isinstance(entry, dict) and entry.get("index", 0) == choice:
+                delta = entry.get("delta")
+                text = delta.get("content") if isinstance(delta, dict) else entry.get("text")
+                if isinstance(text, str) and text:
+                    pieces.append(text)
+    return pieces
+
+
+def _usage(response: httpx.Response) -> Any:
+    """The ``usage`` of a JSON answer, or of a stream's last chunk that carries one."""
+    document = json_body(response)
+    if isinstance(document, dict):
+        return document.get("usage")
+    payloads, _ = split_sse(response.content)
+    for payload in reversed(payloads):
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(chunk, dict) and chunk.get("usage"):
+            return chunk["usage"]
+    return None
+
+
+def response_excerpt(response: httpx.Response, actual: str) -> str:
+    """The part of ``response`` the finding ``actual`` is about (see ``exchange_of``)."""
+    # What a token count is judged by: the pieces counted, or the usage reported.
+    chunks = re.match(r"(\d+) content chunks for choice (\d+)", actual)
+    if chunks:
+        pieces = _content_pieces(split_sse(response.content)[0], int(chunks.group(2)))
+        return f"choice {chunks.group(2)} content chunks: {clip(json.dumps(pieces, ensure_ascii=False), RESPONSE_CLIP)}"
+    if re.match(r"(prompt|completion|total)_tokens = ", actual):
+        usage = _usage(response)
+        if usage is not None:
+            return f"usage = {clip(json.dumps(usage), 160)} in {clip(response.text, RESPONSE_CLIP - 180)}"
     event = re.match(r"event (\d+)", actual)
     if event:
         payloads, _ = split_sse(response.content)
