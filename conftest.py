@@ -11,11 +11,14 @@ from __future__ import annotations
 import pytest
 
 pytest_plugins = [
+    "tests.plugins.processes",
     "tests.plugins.configs",
     "tests.plugins.simulators",
     "tests.plugins.redis_server",
     "tests.plugins.gateway",
     "tests.plugins.engines",
+    "tests.plugins.results",
+    "tests.plugins.browser",
 ]
 
 

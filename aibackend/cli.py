@@ -46,6 +46,9 @@ COMMANDS: dict[str, str] = {
     "requests": "aibackend.commands.requests",
     "secrets": "aibackend.commands.secrets",
     "ci": "aibackend.commands.ci",
+    "runs": "aibackend.commands.runs",
+    "dashboard": "aibackend.commands.dashboard",
+    "top": "aibackend.commands.top",
 }
 
 

@@ -18,33 +18,38 @@ __all__ = ["DISTRIBUTION", "extra_providing", "missing_extra", "require"]
 DISTRIBUTION = "ai-backend-unified"  # the name pyproject.toml gives the project
 
 
-def extra_providing(module: str) -> str | None:
-    """The extra that would install ``module`` (its top-level package), or None."""
+def extra_providing(module: str, prefer: str | None = None) -> str | None:
+    """The extra that would install ``module`` (its top-level package), or None; ``prefer`` (a command's
+    own extra) wins when several extras list the module (Flask: [loadtest] and [dashboard])."""
     top = module.partition(".")[0].lower().replace("-", "_")
     try:
         requirements = metadata.requires(DISTRIBUTION) or []
     except metadata.PackageNotFoundError:  # run from a source tree that was never installed
         return None
+    extras = []
     for requirement in requirements:
         name, _, marker = requirement.partition(";")
         project = re.split(r"[\s\[<>=!~]", name.strip(), maxsplit=1)[0].lower().replace("-", "_")
         found = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
         if project == top and found and found[1] not in ("all", "dev"):
-            return found[1]
-    return None
+            extras.append(found[1])
+    if prefer in extras:
+        return prefer
+    return extras[0] if extras else None
 
 
-def missing_extra(module: str) -> UsageError | None:
+def missing_extra(module: str, prefer: str | None = None) -> UsageError | None:
     """The error to show for a missing ``module`` that an extra provides; None for any other module."""
-    extra = extra_providing(module)
+    extra = extra_providing(module, prefer)
     if extra is None:
         return None
     return UsageError(f"this command needs {module}, which the base install leaves out",
                       hint=f"pip install 'ai-backend-unified[{extra}]'  (or [all])")
 
 
-def require(*modules: str) -> None:
-    """Raise the extras hint (UsageError, exit 2) unless every one of ``modules`` is importable."""
+def require(*modules: str, extra: str | None = None) -> None:
+    """Raise the extras hint (UsageError, exit 2) unless every one of ``modules`` is importable;
+    ``extra`` names the command's own extra, preferred in the hint."""
     for module in modules:
         if importlib.util.find_spec(module) is None:
-            raise missing_extra(module) or UsageError(f"this command needs {module}, which is not installed")
+            raise missing_extra(module, extra) or UsageError(f"this command needs {module}, which is not installed")

@@ -80,7 +80,7 @@ def reference_client(url: str, streams: int, requests: int) -> dict[str, Any]:
     budget = [requests]
     ttft: list[float] = []
     e2el: list[float] = []
-    started = time.perf_counter_ns()
+    spans: list[tuple[int, int]] = []  # (start, end) of each measured request, perf_counter ns
 
     def send(sock: socket.socket) -> None:
         if budget[0] <= 0:
@@ -114,10 +114,17 @@ def reference_client(url: str, streams: int, requests: int) -> dict[str, Any]:
                 if st["n"] > 1:  # the first request of each connection is warm-up, as for the tools
                     ttft.append((st["first"] - st["t0"]) / 1e6)
                     e2el.append((t - st["t0"]) / 1e6)
+                    spans.append((st["t0"], t))
                     firsts[st["rid"]] = st["first"] + offset
                 send(sock)
-    seconds = (time.perf_counter_ns() - started) / 1e9
-    return {"ttft": ttft, "e2el": e2el, "seconds": seconds, "first_token_epoch_ns": firsts}
+    return {"ttft": ttft, "e2el": e2el, "spans": spans, "first_token_epoch_ns": firsts}
+
+
+def completed_per_second(spans: list[tuple[int, int]]) -> float:
+    """The one throughput of this benchmark, for every client: measured requests completed divided
+    by the time from the first one's start to the last one's end (each client's first request per
+    connection or user is warm-up and left out, so no client is charged its start-up)."""
+    return len(spans) / ((max(e for _, e in spans) - min(s for s, _ in spans)) / 1e9)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -148,8 +155,8 @@ def run_reference(url: str, streams: int, requests: int) -> dict[str, float]:
                          capture_output=True, text=True, check=True, cwd=ROOT)
     data = json.loads(out.stdout)
     return {"median_ttft_ms": statistics.median(data["ttft"]), "p99_ttft_ms": pct(data["ttft"], 99),
-            "req_per_s": len(data["ttft"]) / data["seconds"], "mean_e2el_ms": statistics.fmean(data["e2el"]),
-            **stamping_error(data["first_token_epoch_ns"], url)}
+            "req_per_s": completed_per_second([tuple(s) for s in data["spans"]]),
+            "mean_e2el_ms": statistics.fmean(data["e2el"]), **stamping_error(data["first_token_epoch_ns"], url)}
 
 
 # --- this suite ------------------------------------------------------------------------------
@@ -157,16 +164,23 @@ def run_reference(url: str, streams: int, requests: int) -> dict[str, float]:
 def run_suite(url: str, users: int, requests: int, out: Path, workers: int = 0, client: str = "raw") -> dict[str, float]:
     report = out / f"suite-{users}-{workers}-{client}.json"
     argv = [str(ROOT / ".venv" / "bin" / "aibackend"), "loadtest", "--host", url, "--model", MODEL, "--users",
-            str(users), "--requests", str(requests), "--warmup", str(users), "--max-tokens", "20",
-            "--client", client, "--report", str(report)]
+            str(users), "--requests", str(requests), "--max-tokens", "20", "--client", client, "--report", str(report)]
     if workers:
         argv += ["--workers", str(workers)]
     subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT)
-    data = json.loads(report.read_text())
     records = load_records(records_path(report))
-    firsts = {r.request_id: r.epoch(r.first_token_ns) for r in records if r.first_token_ns is not None}
-    return {"median_ttft_ms": data["median_ttft_ms"], "p99_ttft_ms": data["p99_ttft_ms"],
-            "req_per_s": data["request_throughput"], "mean_e2el_ms": data["mean_e2el_ms"],
+    # As for the reference client: each user's first request is warm-up; the rest, from the records.
+    first_of_user: dict[tuple[int, int], int] = {}
+    for r in sorted(records, key=lambda r: r.epoch(r.sent_ns)):
+        first_of_user.setdefault((r.worker, r.user), id(r))
+    measured = [r for r in records if r.ok and id(r) not in first_of_user.values() and r.first_token_ns is not None]
+    ttft = [((r.first_token_ns or 0) - r.sent_ns) / 1e6 for r in measured]
+    e2el = [((r.last_token_ns or r.done_ns or 0) - r.sent_ns) / 1e6 for r in measured]
+    # one time axis for every worker: epoch nanoseconds
+    spans = [(r.epoch(r.sent_ns), r.epoch(r.done_ns or 0)) for r in measured]
+    firsts = {r.request_id: r.epoch(r.first_token_ns or 0) for r in measured}
+    return {"median_ttft_ms": statistics.median(ttft), "p99_ttft_ms": pct(ttft, 99),
+            "req_per_s": completed_per_second(spans), "mean_e2el_ms": statistics.fmean(e2el),
             **stamping_error(firsts, url)}
 
 
@@ -279,7 +293,7 @@ def run_aiperf(exe: Path, url: str, streams: int, requests: int, tokenizer: Path
 
 # --- the table -----------------------------------------------------------------------------
 
-def row(name: str, f: dict[str, float] | str, ref: dict[str, float] | None = None) -> str:
+def row(name: str, f: dict[str, float] | str, ref: dict[str, float] | None = None, *, rate_ref: dict[str, float] | None = None) -> str:
     if isinstance(f, str):
         return f"{name:<34} {f}"
     in_flight = f["req_per_s"] * f["mean_e2el_ms"] / 1000
@@ -289,8 +303,29 @@ def row(name: str, f: dict[str, float] | str, ref: dict[str, float] | None = Non
     if ref:
         delta = (f"  (median {f['median_ttft_ms'] - ref['median_ttft_ms']:+.2f} ms, "
                  f"p99 {f['p99_ttft_ms'] - ref['p99_ttft_ms']:+.2f} ms vs reference)")
+    ratio = f"  {f['req_per_s'] / rate_ref['req_per_s']:.2f}x the reference's req/s" if rate_ref else ""
     return (f"{name:<34} TTFT median {f['median_ttft_ms']:8.2f}  p99 {f['p99_ttft_ms']:8.2f}  "
-            f"req/s {f['req_per_s']:8.1f}  in flight {in_flight:6.1f}{stamp}{delta}")
+            f"req/s {f['req_per_s']:8.1f}  in flight {in_flight:6.1f}{stamp}{delta}{ratio}  (load {load_average()})")
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average when the row was measured (figures move with it)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
+class BusyCore:
+    """A second job busy on the other core (the 500-stream run's condition): a process spinning."""
+
+    def __enter__(self) -> BusyCore:
+        self.proc = subprocess.Popen([PY, "-c", "while True: pass"], start_new_session=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
 
 def suite_runs(args: argparse.Namespace, show: Any) -> None:
@@ -307,13 +342,23 @@ def suite_runs(args: argparse.Namespace, show: Any) -> None:
             show(row("reference raw socket, 500 streams", ref))
             show(row("aibackend loadtest, 500 streams", run_suite(url, 500, 2000, args.out), ref))
             show(row("aibackend loadtest, 500 st, 2 workers", run_suite(url, 500, 2000, args.out, workers=2), ref))
-    show("== rate: zero-latency server, 64 streams of 10 tokens")
+            with BusyCore():
+                show(row("aibackend loadtest, 500 st, busy core", run_suite(url, 500, 2000, args.out), ref))
+
+
+def rate_runs(args: argparse.Namespace, show: Any) -> None:
+    show("== rate: zero-latency server, 64 streams of 10 tokens (req/s computed the same way for every client)")
     n64 = 1500 if args.quick else 4000
     with exact_server(0, 0, 2, 5) as url:
-        show(row("reference raw socket, 64 streams", run_reference(url, 64, n64)))
-        show(row("aibackend loadtest, 64 streams", run_suite(url, 64, n64, args.out)))
-        show(row("  same, --client fasthttp", run_suite(url, 64, n64, args.out, client="fasthttp")))
-        show(row("aibackend loadtest, 64 st, 2 workers", run_suite(url, 64, n64, args.out, workers=2)))
+        for rep in range(1, args.repeat + 1):
+            ref = run_reference(url, 64, n64)
+            show(row(f"reference raw socket, 64 streams #{rep}", ref))
+            show(row(f"aibackend loadtest, 64 streams #{rep}", run_suite(url, 64, n64, args.out), rate_ref=ref))
+            if not args.quick:
+                show(row(f"  same, --client fasthttp #{rep}", run_suite(url, 64, n64, args.out, client="fasthttp"),
+                         rate_ref=ref))
+            show(row(f"aibackend loadtest, 64 st, 2 workers #{rep}", run_suite(url, 64, n64, args.out, workers=2),
+                     rate_ref=ref))
 
 
 def tool_runs(args: argparse.Namespace, names: list[str], show: Any) -> None:
@@ -341,6 +386,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests, no 500-stream run")
     parser.add_argument("--no-tools", action="store_true", help="skip guidellm and aiperf")
     parser.add_argument("--only-tools", nargs="+", choices=sorted(TOOL_PINS), help="run only these tools")
+    parser.add_argument("--only-rate", action="store_true", help="only the 64-stream rate runs (and no tools)")
+    parser.add_argument("--repeat", type=int, default=2, help="repetitions of the rate runs (default 2)")
     parser.add_argument("--out", type=Path, default=ROOT / ".cache" / "bench-loadtest")
     parser.add_argument("--reference-client", nargs=3, metavar=("URL", "STREAMS", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -356,9 +403,12 @@ def main() -> int:
         print(text, flush=True)
         lines.append(text)
 
-    if not args.only_tools:
+    if args.only_rate:
+        rate_runs(args, show)
+    elif not args.only_tools:
         suite_runs(args, show)
-    if not args.no_tools:
+        rate_runs(args, show)
+    if not args.no_tools and not args.only_rate:
         tool_runs(args, args.only_tools or list(TOOL_PINS), show)
     (args.out / "figures.txt").write_text("\n".join(lines) + "\n")
     print(f"figures written to {args.out / 'figures.txt'}")

@@ -67,6 +67,8 @@ def deviation_table() -> str:
             match = entry["match"]
             if "actual" in match:
                 seen = f"exactly `{match['actual']}`"
+            elif "actual_in" in match:
+                seen = "exactly one of " + ", ".join(f"`{actual}`" for actual in match["actual_in"])
             elif "text" in match:
                 seen = f"{match['status']}, text/plain `{match['text']}`"
             else:

@@ -4,7 +4,10 @@
     ├── UsageError            the command could not run (missing file, bad flag, bad input file): exit 2
     │   ├── ConfigError       (contracts.simulators.config) a simulator setting it cannot use
     │   ├── GateConfigError   (loadtests.gate) a thresholds or baseline file that cannot be used
-    │   └── PromptFileError   (loadtests.prompts) a prompt file that cannot be used
+    │   ├── PromptFileError   (loadtests.prompts) a prompt file that cannot be used
+    │   ├── DatasetError      (loadtests.dataset) a --dataset file that cannot be replayed
+    │   ├── TokenizerError    (loadtests.tokenizer) a --tokenizer directory that cannot be loaded
+    │   └── ResultsStoreError (aibackend.results.store) a results store that is not one, newer, or corrupt
     ├── ConfigInvalid         validation found errors; carries the Diagnostics: exit 1
     ├── StoreError            atomic writes, backups, rollback: exit 1
     ├── GatewayError          starting, stopping or reloading the gateway failed: exit 1
@@ -13,7 +16,7 @@
     ├── EngineUnavailable     (contracts.engines.llama_servers) a real llama.cpp server is missing or did not start
     └── SimulatorStartError   (contracts.simulators.process) a simulator did not come up
 
-The three input-file errors are also ValueErrors (what their parsers raised before). A server that
+The input-file errors (under UsageError) are also ValueErrors (what their parsers raised before). A server that
 breaks its contract is not an error of this program: the suite reports it as a ``Violation``
 (contracts.violation) and the command exits 1. Anything that is not an AibackendError is a bug:
 the CLI writes its traceback to a log file and exits 3 (pre-commit's convention).

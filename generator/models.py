@@ -165,7 +165,15 @@ class ServerSettings(StrictModel):
     host: NonEmptyStr = "127.0.0.1"
     port: int = Field(default=4000, ge=1, le=65535)
     workers: PositiveInt = 1
+    # LiteLLM processes behind the HAProxy front; more than one share their state in Redis (the
+    # cache section's host/port/password_env name it): cooldowns, rpm/tpm usage, the cache.
+    replicas: PositiveInt = 1
     master_key_env: EnvVarName = "LITELLM_MASTER_KEY"
+
+    @property
+    def processes(self) -> int:
+        """LiteLLM processes serving at once: each replica runs ``workers`` of them."""
+        return self.replicas * self.workers
 
 
 class ReliabilitySettings(StrictModel):

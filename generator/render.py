@@ -95,6 +95,31 @@ def _catch_all_entry(sources: Sources, provider_name: str) -> dict[str, Any]:
     return {"model_name": "*", "litellm_params": params, "model_info": {"id": f"*@{provider_name}/*", "mode": "chat"}}
 
 
+# No compensation for usage-based-routing-v2's `current_rpm + 1 >= rpm` exclusion
+# (router_strategy/lowest_tpm_rpm_v2.py, _return_potential_deployments): measured with LiteLLM
+# 1.106.2, one or two Routers on one Redis, requests one after another, `rpm: N` admitted N a
+# minute, and N - 1 when requests came back to back on one process (the in-memory count was ahead
+# of the 0.1 s Redis sync); writing N + 1 would then admit N + 1. A limit protects a backend, so
+# it is written as given: never more than N (tests/integration/test_fleet.py, docs/gateway.md).
+
+
+def shared_state(gateway: GatewayFile) -> bool:
+    """Several LiteLLM processes serve: cooldowns, rpm/tpm counters must live in Redis, not in each."""
+    return gateway.server.processes > 1
+
+
+def _shared_state_settings(gateway: GatewayFile, *, limited: bool) -> dict[str, Any]:
+    cache = gateway.cache
+    settings: dict[str, Any] = {"redis_host": cache.host, "redis_port": cache.port}
+    if cache.password_env:
+        settings["redis_password"] = f"os.environ/{cache.password_env}"
+    if limited:
+        # Only usage-based-routing-v2 keeps rpm/tpm usage in Redis (per clock minute); the default
+        # strategy counts in each process, so N replicas would admit N times the limit.
+        settings["routing_strategy"] = "usage-based-routing-v2"
+    return settings
+
+
 def _router_settings(gateway: GatewayFile, routes: RouteTable, *, limited: bool) -> dict[str, Any]:
     reliability = gateway.reliability
     settings: dict[str, Any] = {
@@ -114,6 +139,8 @@ def _router_settings(gateway: GatewayFile, routes: RouteTable, *, limited: bool)
     if limited:
         # LiteLLM 1.106 ignores deployments' rpm/tpm unless pre-call checks are on.
         settings["enable_pre_call_checks"] = True
+    if shared_state(gateway):
+        settings.update(_shared_state_settings(gateway, limited=limited))
     return settings
 
 

@@ -22,11 +22,17 @@ import yaml
 
 from generator.errors import UsageError
 
-__all__ = ["GateConfigError", "GateResult", "check_baseline", "check_thresholds", "load_thresholds", "parse_percent"]
+__all__ = ["GateConfigError", "GateResult", "baseline_diff", "check_baseline", "check_thresholds", "load_thresholds", "parse_percent"]
 
 # Figures a baseline comparison looks at: lower is better for latencies, higher for throughputs.
 BASELINE_LOWER = tuple(f"{s}_{m}_ms" for m in ("ttft", "tpot", "itl", "e2el", "ttfb") for s in ("median", "p99"))
+# vLLM's throughputs (whole run); a baseline written before issue 12 measured them over the steady-state window.
 BASELINE_HIGHER = ("request_throughput", "output_throughput", "request_goodput")
+
+
+# Report keys that hold text, not figures (a gate cannot name them).
+TEXT_KEYS = frozenset({"tool", "date", "backend", "endpoint_type", "label", "model_id", "tokenizer_id",
+                       "request_rate", "latency_origin", "output_tokens_source", "input_tokens_source"})
 
 
 class GateConfigError(UsageError, ValueError):
@@ -42,9 +48,13 @@ class GateResult:
     def passed(self) -> bool:
         return not self.failures
 
-    def check(self, name: str, measured: float, bound: str, allowed: float, source: str) -> None:
-        ok = measured <= allowed if bound == "max" else measured >= allowed
+    def check(self, name: str, measured: float | None, bound: str, allowed: float, source: str) -> None:
         op = "<=" if bound == "max" else ">="
+        if measured is None:  # a figure the run could not measure never passes a gate
+            self.lines.append(f"FAIL {name}: not measured (n/a), allowed {bound} {_fmt(allowed)} ({source})")
+            self.failures.append(f"{name}: not measured in this run, so it cannot be {op} {_fmt(allowed)} ({source})")
+            return
+        ok = measured <= allowed if bound == "max" else measured >= allowed
         line = f"{name}: measured {_fmt(measured)}, allowed {bound} {_fmt(allowed)} ({source})"
         if ok:
             self.lines.append(f"PASS {line}")
@@ -60,9 +70,12 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}"
 
 
-def numeric_figures(report: dict[str, Any]) -> dict[str, float]:
-    """Every number a gate may name: top-level figures and ``errors.<class>``."""
-    out = {k: float(v) for k, v in report.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+def numeric_figures(report: dict[str, Any]) -> dict[str, float | None]:
+    """Every figure a gate may name: top-level numbers (None: not measured in this run) and
+    ``errors.<class>``."""
+    out: dict[str, float | None] = {
+        k: None if v is None else float(v) for k, v in report.items()
+        if k not in TEXT_KEYS and (v is None or (isinstance(v, int | float) and not isinstance(v, bool)))}
     for cls, count in (report.get("errors") or {}).items():
         out[f"errors.{cls}"] = float(count)
     return out
@@ -139,10 +152,24 @@ def load_baseline(path: Path) -> dict[str, Any]:
 def check_baseline(report: dict[str, Any], baseline: dict[str, Any], max_regression: float, name: str) -> GateResult:
     result = GateResult()
     now, then = numeric_figures(report), numeric_figures(baseline)
-    for key in BASELINE_LOWER:
-        if key in now and then.get(key, 0) > 0:
-            result.check(key, now[key], "max", then[key] * (1 + max_regression), f"baseline {name} {_fmt(then[key])} +{max_regression:.0%}")
-    for key in BASELINE_HIGHER:
-        if key in now and then.get(key, 0) > 0:
-            result.check(key, now[key], "min", then[key] * (1 - max_regression), f"baseline {name} {_fmt(then[key])} -{max_regression:.0%}")
+    for key, bound in [(k, "max") for k in BASELINE_LOWER] + [(k, "min") for k in BASELINE_HIGHER]:
+        base = then.get(key)
+        if key not in now or base is None or base <= 0:
+            continue  # the baseline has no such figure: nothing to regress from
+        sign, factor = ("+", 1 + max_regression) if bound == "max" else ("-", 1 - max_regression)
+        result.check(key, now[key], bound, base * factor, f"baseline {name} {_fmt(base)} {sign}{max_regression:.0%}")
     return result
+
+
+def baseline_diff(report: dict[str, Any], baseline: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every figure the baseline gate compares: then, now and the change (for tables and charts)."""
+    now, then = numeric_figures(report), numeric_figures(baseline)
+    rows = []
+    for key, better in [(k, "lower") for k in BASELINE_LOWER] + [(k, "higher") for k in BASELINE_HIGHER]:
+        a, b = then.get(key), now.get(key)
+        if a is None and b is None:
+            continue
+        change = (b - a) / a if a and b is not None else None
+        worse = None if change is None else (change > 0 if better == "lower" else change < 0)
+        rows.append({"figure": key, "baseline": a, "now": b, "change": change, "better": better, "worse": worse})
+    return rows

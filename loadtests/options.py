@@ -128,7 +128,7 @@ class Option:
             return {"action": action, "default": default, "help": self.help or None}
         kwargs = self._shown(self.help)
         if self.parse is not None:
-            kwargs["default"] = self.to_text(default)  # the flag is text; from_cli parses it
+            kwargs["default"] = self.to_text(default) or None  # the flag is text; from_cli parses it
         else:
             kwargs["default"] = default
             if self.type is not str:
@@ -174,6 +174,7 @@ def option(
     at_least: int | None = None,
     positive: bool = False,
     fallback: str | None = None,
+    nargs: str | None = None,
 ) -> T:
     """A field of an :func:`option_table` class that is an option: Locust's, and aibackend's too
     unless ``where=Where.LOCUST``. ``type`` defaults to the type of ``default`` (str for None)."""
@@ -183,7 +184,7 @@ def option(
         type = default.__class__ if isinstance(default, bool | int | float) else str
     declared = Option(help=help, group=group, where=where, default=default, type=type, cli_default=cli_default,
                       choices=choices, metavar=metavar, llm_help=llm_help, parse=parse, format=format,
-                      at_least=at_least, positive=positive, fallback=fallback)
+                      at_least=at_least, positive=positive, fallback=fallback, nargs=nargs)
     metadata = {_KEY: declared}
     if getattr(default, "__hash__", None) is None:  # a dict or a list: a fresh copy for each instance
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
@@ -269,6 +270,8 @@ def from_cli(args: argparse.Namespace, options: tuple[Option, ...]) -> dict[str,
     for o in options:
         if o.where == Where.BOTH:
             value = getattr(args, o.cli_dest, None)
+            if isinstance(value, list):  # nargs: the words as one text, as the --llm-* twin takes them
+                value = " ".join(value)
             if value is not None:
                 values[o.name] = o.parse(value) if o.parse is not None else value
     return values

@@ -17,9 +17,13 @@ try:  # orjson parses a chunk several times faster; the stdlib is the fallback
 
     _loads: Callable[[bytes | str], Any] = orjson.loads
     _DecodeError: type[Exception] = orjson.JSONDecodeError
+    dumps: Callable[[Any], bytes] = orjson.dumps
 except ImportError:  # pragma: no cover
     _loads = json.loads
     _DecodeError = ValueError
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 __all__ = [
     "APIS",
@@ -29,6 +33,7 @@ __all__ = [
     "ProtocolError",
     "api_name",
     "build_request",
+    "dumps",
     "parse_full_body",
     "parse_stream_line",
 ]
@@ -55,7 +60,7 @@ class ProtocolError(Exception):
     """The server sent something that is not a valid chunk of its own protocol."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field, per chunk
 class Chunk:
     """One streamed event. ``text`` is content plus reasoning; a chunk with neither and no tool
     call (a role-only or empty delta) is not a token."""
@@ -111,29 +116,35 @@ def build_request(
 
 
 def _openai_chunk(obj: dict[str, Any], api: str) -> Chunk:
+    # Written for speed (it runs for every streamed event): the same rules as the plain version.
     if "error" in obj:
         return Chunk(error=_error_text(obj["error"]))
-    usage = obj.get("usage") or {}
     choices = obj.get("choices")
-    if not isinstance(choices, list):
+    if type(choices) is not list:
         raise ProtocolError("chunk without a 'choices' list")
+    chunk = Chunk()
+    usage = obj.get("usage")
+    if usage:
+        chunk.usage_prompt = usage.get("prompt_tokens")
+        chunk.usage_completion = usage.get("completion_tokens")
+    if api == "openai-completions":
+        chunk.text = "".join(choice.get("text") or "" for choice in choices)
+        return chunk
     text = ""
-    tool_call = False
     for choice in choices:
-        if api == "openai-completions":
-            text += choice.get("text") or ""
-            continue
         delta = choice.get("delta")
-        if not isinstance(delta, dict):
+        if type(delta) is not dict:
             raise ProtocolError("chat chunk choice without a 'delta' object")
-        text += (delta.get("content") or "") + (delta.get("reasoning_content") or delta.get("reasoning") or "")
-        tool_call = tool_call or bool(delta.get("tool_calls"))
-    return Chunk(
-        text=text,
-        tool_call=tool_call,
-        usage_prompt=usage.get("prompt_tokens"),
-        usage_completion=usage.get("completion_tokens"),
-    )
+        content = delta.get("content")
+        if content:
+            text += content
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning:
+            text += reasoning
+        if delta.get("tool_calls"):
+            chunk.tool_call = True
+    chunk.text = text
+    return chunk
 
 
 def _ollama_chunk(obj: dict[str, Any]) -> Chunk:
@@ -168,6 +179,16 @@ def _load(payload: bytes | str) -> dict[str, Any]:
 
 def parse_stream_line(api: str, line: bytes) -> Chunk | None:
     """One line of the body; ``None`` for lines that carry no event (blank, SSE comments, ids)."""
+    if line[:6] == b"data: " and api != "ollama-chat":  # the usual SSE line, the fast way
+        payload = line[6:].rstrip()
+        if payload == b"[DONE]":
+            return DONE
+        try:
+            obj = _loads(payload)
+        except _DecodeError:
+            obj = None
+        if type(obj) is dict:
+            return _openai_chunk(obj, api)
     line = line.strip()
     if not line:
         return None

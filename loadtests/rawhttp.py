@@ -26,44 +26,50 @@ class HTTPConnectionLost(ConnectionError):
 
 
 class ChunkedDecoder:
-    """Incremental decoder of ``Transfer-Encoding: chunked``: feed raw bytes, get body bytes."""
+    """Incremental decoder of ``Transfer-Encoding: chunked``: feed raw bytes, get body bytes.
+
+    One pass over each feed with an index (no copy of what is left after every chunk): a streamed
+    LLM answer is dozens of small chunks, and this runs for each of them."""
 
     def __init__(self) -> None:
-        self._raw = bytearray()
+        self._raw = b""
         self._left = 0  # bytes left in the current chunk
         self._crlf = False  # a chunk's trailing CRLF is still to be consumed
         self.complete = False
 
     def feed(self, data: bytes) -> bytes:
-        self._raw += data
-        out = bytearray()
-        raw = self._raw
-        while raw and not self.complete:
-            if self._crlf:
-                if len(raw) < 2:
+        raw = self._raw + data if self._raw else data
+        out: list[bytes] = []
+        pos, size = 0, len(raw)
+        left, crlf = self._left, self._crlf
+        while pos < size and not self.complete:
+            if crlf:
+                if size - pos < 2:
                     break
-                if raw[:2] != b"\r\n":
+                if raw[pos:pos + 2] != b"\r\n":
                     raise ValueError("chunked encoding: missing CRLF after a chunk")
-                del raw[:2]
-                self._crlf = False
-            elif self._left:
-                take = min(self._left, len(raw))
-                out += raw[:take]
-                del raw[:take]
-                self._left -= take
-                self._crlf = self._left == 0
+                pos += 2
+                crlf = False
+            elif left:
+                take = min(left, size - pos)
+                out.append(raw[pos:pos + take])
+                pos += take
+                left -= take
+                crlf = left == 0
             else:
-                end = raw.find(b"\r\n")
+                end = raw.find(b"\r\n", pos)
                 if end < 0:
                     break
-                size = int(bytes(raw[:end]).split(b";", 1)[0], 16)
-                del raw[: end + 2]
-                if size == 0:
+                length = int(raw[pos:end].split(b";", 1)[0], 16)
+                pos = end + 2
+                if length == 0:
                     # trailers are not used by LLM servers: the final CRLF ends the message
                     self.complete = True
                     break
-                self._left = size
-        return bytes(out)
+                left = length
+        self._raw = raw[pos:] if pos < size else b""
+        self._left, self._crlf = left, crlf
+        return b"".join(out) if len(out) != 1 else out[0]
 
 
 class RawResponse:
@@ -71,7 +77,9 @@ class RawResponse:
         self._conn = conn
         self.status = 0
         self.headers: dict[str, str] = {}
-        self._body = bytearray()
+        self._lines: list[bytes] = []  # complete body lines not read yet, in order
+        self._next = 0  # index of the next of them
+        self._partial = b""  # the body after the last newline
         self._decoder: ChunkedDecoder | None = None
         self._remaining: int | None = None  # Content-Length left; None = until close
         self.complete = False
@@ -87,49 +95,59 @@ class RawResponse:
         return data
 
     def read_head(self) -> None:
-        buf = bytearray()
+        buf = b""
         while True:
+            buf += self._recv()
             end = buf.find(b"\r\n\r\n")
             if end >= 0:
                 break
-            buf += self._recv()
-        lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+        lines = buf[:end].decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/"):
             raise ValueError(f"not an HTTP status line: {lines[0][:80]!r}")
         self.status = int(parts[1])
+        headers = self.headers
         for line in lines[1:]:
             name, _, value = line.partition(":")
-            self.headers[name.strip().lower()] = value.strip()
-        rest = bytes(buf[end + 4:])
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
             self._decoder = ChunkedDecoder()
-        elif "content-length" in self.headers:
-            self._remaining = int(self.headers["content-length"])
-        self._take(rest)
+        elif "content-length" in headers:
+            self._remaining = int(headers["content-length"])
+        self._take(buf[end + 4:])
 
     def _take(self, data: bytes) -> None:
         if self._decoder is not None:
-            self._body += self._decoder.feed(data)
+            body = self._decoder.feed(data)
             self.complete = self._decoder.complete
         elif self._remaining is not None:
-            self._body += data[: self._remaining]
-            self._remaining -= min(len(data), self._remaining)
+            body = data[: self._remaining]
+            self._remaining -= len(body)
             self.complete = self._remaining == 0
         else:
-            self._body += data
+            body = data
+        if not body:
+            return
+        # Every complete line at once: the lines of one read arrived together.
+        if b"\n" in body:
+            pieces = (self._partial + body).split(b"\n")
+            self._partial = pieces.pop()
+            if self._next >= len(self._lines):
+                self._lines, self._next = pieces, 0
+            else:
+                self._lines.extend(pieces)
+        else:
+            self._partial += body
 
     def readline(self) -> bytes:
         """The next body line (with its ``\\n``); the unterminated rest at the end; b"" when done."""
         while True:
-            end = self._body.find(b"\n")
-            if end >= 0:
-                line = bytes(self._body[: end + 1])
-                del self._body[: end + 1]
-                return line
+            if self._next < len(self._lines):
+                line = self._lines[self._next]
+                self._next += 1
+                return line + b"\n"
             if self.complete:
-                line = bytes(self._body)
-                self._body.clear()
+                line, self._partial = self._partial, b""
                 return line
             try:
                 self._take(self._recv())
@@ -148,9 +166,9 @@ class RawResponse:
                     self.complete = True
                     break
                 raise
-        data = bytes(self._body)
-        self._body.clear()
-        return data
+        rest = b"".join(line + b"\n" for line in self._lines[self._next:]) + self._partial
+        self._lines, self._next, self._partial = [], 0, b""
+        return rest
 
     def release(self) -> None:
         """Keep the connection for the next request only if this response was read to its end."""
@@ -167,6 +185,9 @@ class RawConnection:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.sock: socket.socket | None = None
+        # Whether this server was seen closing a keep-alive connection without saying so; only then
+        # is each reuse checked first (a system call per request spared with every other server).
+        self.server_closes = False
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
@@ -189,7 +210,7 @@ class RawConnection:
 
     def request(self, data: bytes) -> RawResponse:
         """Send one complete request (head + body) and read the response head."""
-        if self.sock is not None and self._closed_by_server():
+        if self.sock is not None and self.server_closes and self._closed_by_server():
             self.close()
         reused = self.sock is not None
         sock = self.sock or self._connect()
@@ -201,7 +222,9 @@ class RawConnection:
         except (HTTPConnectionLost, ConnectionResetError, BrokenPipeError):
             if not reused:
                 raise
-        # The server had closed the idle keep-alive connection: once more on a fresh one.
+        # The server had closed the idle keep-alive connection: once more on a fresh one, and from
+        # now on each reuse is checked before the send (llama-server closes after every stream).
+        self.server_closes = True
         self.close()
         sock = self._connect()
         sock.sendall(data)

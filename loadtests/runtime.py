@@ -39,6 +39,8 @@ class RunContext:
             max_tokens=settings.max_tokens,
             seed=settings.seed,
             prompt_file=settings.prompt_file,
+            dataset=settings.dataset,
+            tokenizer=settings.tokenizer,
         )
         self.epoch_offset_ns = epoch_offset_ns()
         share = split_count(settings.requests, worker_index, worker_count) if settings.requests else None

@@ -3,23 +3,24 @@
 The body of :class:`LoadSettings` is the table: each line declares one option (name, type,
 default, help, choices, and whether ``aibackend loadtest``, Locust's ``--llm-*`` options or both
 have it) and nothing else declares it again. :mod:`loadtests.options` says what an entry
-produces; adding an option (issue 12's ``--goodput``, ``--ignore-eos``...) is one line here, e.g.
-``ignore_eos: bool = option(default=False, group=WORKLOAD, help="...")`` gives ``aibackend
-loadtest --ignore-eos``, ``--llm-ignore-eos true|false``, ``LoadSettings.ignore_eos`` read from
-either, and its place on the Locust command line of every ``aibackend loadtest`` run.
+produces; adding an option is one line here: ``ignore_eos: bool = option(default=False,
+group=WORKLOAD, help="...")`` gives ``aibackend loadtest --ignore-eos``, ``--llm-ignore-eos
+true|false``, ``LoadSettings.ignore_eos`` read from either, and its place on the Locust command
+line of every ``aibackend loadtest`` run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from generator.stats import DEFAULT_PERCENTILES, format_percentiles, parse_percentiles
 from loadtests import options as _options
 from loadtests.arrivals import ARRIVALS
-from loadtests.metrics import format_slo, parse_slo
+from loadtests.metrics import format_goodput, format_slo, parse_goodput, parse_slo
 from loadtests.options import Option, Where, cli_option, option, option_table
 from loadtests.protocols import API_ENDPOINTS, API_FAMILIES, APIS, api_name
 from loadtests.shape_plan import SHAPE_NAMES
@@ -103,17 +104,40 @@ class LoadSettings:
         llm_help="HTTP client: raw sockets (default) or geventhttpclient (FastHttpUser's)")
 
     stream: bool = option(default=True, group=WORKLOAD, help="stream responses")
-    prompt_tokens: int = option(default=32, at_least=1, group=WORKLOAD, help="synthetic prompt length in words",
-                                llm_help="synthetic prompt length (words)")
+    prompt_tokens: int = option(
+        default=32, at_least=1, group=WORKLOAD,
+        help="synthetic prompt length: tokens of --tokenizer, else words (the report says which)",
+        llm_help="synthetic prompt length (tokens with --llm-tokenizer, else words)")
     max_tokens: int = option(default=64, at_least=1, group=WORKLOAD, help="max_tokens per request",
                              llm_help="max_tokens of each request")
     prompt_file: Path | None = option(
         default=None, type=Path, group=WORKLOAD, help="JSON-lines prompts, or a set shipped with the package by name (chat-short)",
         llm_help="JSON-lines prompt file instead of synthetic prompts")
+    dataset: Path | None = option(
+        default=None, type=Path, metavar="FILE", group=WORKLOAD,
+        help="replay a local ShareGPT-format JSON or JSON-lines file: prompts and output lengths from the data, "
+        "shuffled with --seed (vLLM's sharegpt dataset)", llm_help="ShareGPT-format JSON/JSONL to replay")
+    tokenizer: Path | None = option(
+        default=None, type=Path, metavar="DIR", group=WORKLOAD,
+        help="a local Hugging Face tokenizer directory (tokenizer.json): prompt lengths and output token "
+        "counts in real tokens", llm_help="local Hugging Face tokenizer directory")
+    ignore_eos: bool = option(default=False, group=WORKLOAD,
+                              help="send ignore_eos: true (vLLM, SGLang): every answer runs to max_tokens")
+    extra_body: dict[str, Any] = option(
+        default={}, parse=lambda text: parse_json_object(text, "--extra-body"), format=lambda v: json.dumps(v),
+        metavar="JSON", group=WORKLOAD, help="a JSON object merged into every request body, e.g. '{\"top_k\": 20}'",
+        llm_help="JSON object merged into every request body")
 
     slo: dict[str, float] = option(
         default={}, parse=parse_slo, format=format_slo, group=GATES,
         help="SLOs for goodput in ms, e.g. ttft=500,tpot=50", llm_help="SLOs for goodput, e.g. ttft=500,tpot=50 (ms)")
+    goodput: dict[str, float] = option(
+        default={}, parse=parse_goodput, format=format_goodput, nargs="+", metavar="KEY:MS", group=GATES,
+        help="vLLM's spelling of --slo: ttft:500 tpot:50 (e2el too)", llm_help="vLLM's --goodput, e.g. 'ttft:500 tpot:50'")
+    metric_percentiles: tuple[float, ...] = option(
+        default=DEFAULT_PERCENTILES, parse=parse_percentiles, format=format_percentiles, metavar="P,P,...", group=GATES,
+        help=f"percentiles every figure of the report shows (default {format_percentiles(DEFAULT_PERCENTILES)})",
+        llm_help="percentiles of the report, e.g. 50,90,95,99")
     thresholds: Path | None = option(default=None, type=Path, metavar="FILE", group=GATES,
                                      help="YAML gate, e.g. 'p99_ttft_ms: {max: 500}'",
                                      llm_help="YAML thresholds gating the run (exit 1)")
@@ -142,7 +166,17 @@ class LoadSettings:
     compare: ClassVar[Option] = cli_option(nargs="+", metavar="URL=MODEL", group=CAMPAIGNS,
                                            help="one workload against several servers, tabulated")
 
-    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into each request body; no flag yet
+    @property
+    def slos(self) -> dict[str, float]:
+        """The SLOs of --slo and --goodput together (ValueError when both bound one metric differently)."""
+        clash = [k for k in self.slo.keys() & self.goodput.keys() if self.slo[k] != self.goodput[k]]
+        if clash:
+            raise ValueError(f"--slo and --goodput disagree on {', '.join(sorted(clash))}: give each SLO once")
+        return {**self.slo, **self.goodput}
+
+    def request_extras(self) -> dict[str, Any]:
+        """What every request body gets besides the prompt: --ignore-eos, then --extra-body."""
+        return {**({"ignore_eos": True} if self.ignore_eos else {}), **self.extra_body}
 
     @property
     def open_loop(self) -> bool:
@@ -166,6 +200,17 @@ class LoadSettings:
     def locust_argv(self) -> list[str]:
         """These settings as ``--llm-*`` options; :meth:`from_options` reads them back."""
         return _options.locust_argv(self, OPTIONS)
+
+
+def parse_json_object(text: str, flag: str) -> dict[str, Any]:
+    """A JSON object from a flag's text; ValueError saying what is wrong."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{flag} {text!r}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} {text!r}: expected a JSON object such as '{{\"top_k\": 20}}'")
+    return value
 
 
 OPTIONS = _options.table(LoadSettings)

@@ -15,9 +15,8 @@ Concrete users: :class:`OpenAIChatUser`, :class:`OpenAICompletionsUser`, :class:
 from __future__ import annotations
 
 import errno
-import json
+import os
 import socket
-import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -26,11 +25,13 @@ import gevent
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from locust import User, constant, task
-from locust.exception import RescheduleTaskImmediately, StopUser
+from locust.exception import StopUser
+from locust.user.task import LOCUST_STATE_STOPPING
 
 from loadtests.protocols import (
     ProtocolError,
     build_request,
+    dumps,
     endpoint_path,
     parse_full_body,
     parse_stream_line,
@@ -38,7 +39,9 @@ from loadtests.protocols import (
 from loadtests.rawhttp import RawConnection
 from loadtests.runtime import RunContext, Work
 from loadtests.settings import RAW_CLIENT
-from loadtests.timing import RequestRecord, now_ns
+from loadtests.timing import GATEWAY_HEADERS, PROVIDER_HEADER_PREFIX, RequestRecord, now_ns
+
+PROVIDER_SIM_PREFIX = PROVIDER_HEADER_PREFIX + "x-sim-"
 
 __all__ = ["LLMBaseUser", "LLMRequestFailed", "OllamaChatUser", "OpenAIChatUser", "OpenAICompletionsUser"]
 
@@ -69,6 +72,7 @@ class LLMBaseUser(User):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self.headers = headers
+        self.extras = ctx.settings.request_extras()
         self.raw: RawConnection | None = None
         self.http: HTTPClient | None = None
         if ctx.settings.client == RAW_CLIENT and parts.scheme == "http":
@@ -107,41 +111,51 @@ class LLMBaseUser(User):
 
     @task
     def generate(self) -> None:
-        work = self.ctx.next_work()
-        if work is None:
-            raise StopUser()
-        if work.intended_start_ns is not None:
-            delay = work.intended_start_ns - now_ns()
-            if delay > 0:
-                gevent.sleep(delay / 1e9)
-        record = self.exchange(work)
-        self.ctx.end(record)
-        self.report(record)
-        # Straight on to the next request, skipping Locust's wait: even `constant(0)` is a
-        # gevent.sleep(0), a yield that puts this user behind every other runnable greenlet, out
-        # of flight for a whole scheduling round. Against a zero-latency server that kept only 35
-        # of 64 streams in flight (benchmarks/bench_loadtest_accuracy.py). Locust still checks
-        # for a stop request before the next task.
-        raise RescheduleTaskImmediately()
+        """Request after request, until the workload is used up or Locust stops this user.
+
+        One task call runs the whole loop: returning to Locust between requests costs a whole
+        scheduling round (even ``constant(0)`` is a ``gevent.sleep(0)``: against a zero-latency
+        server that kept 35 of 64 streams in flight) and its task machinery on every request. The
+        loop checks Locust's stopping flag after each request, as Locust's own loop does, so a
+        graceful stop (``--stop-timeout``, a shape ramping down) lets the request in flight finish.
+        """
+        ctx = self.ctx
+        while True:
+            work = ctx.next_work()
+            if work is None:
+                raise StopUser()
+            if work.intended_start_ns is not None:
+                delay = work.intended_start_ns - now_ns()
+                if delay > 0:
+                    gevent.sleep(delay / 1e9)
+            record = self.exchange(work)
+            ctx.end(record)
+            self.report(record)
+            if self._state == LOCUST_STATE_STOPPING:
+                raise StopUser()
 
     def exchange(self, work: Work) -> RequestRecord:
         settings = self.ctx.settings
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()  # a random 128-bit id, as uuid4().hex, for a fraction of its cost
+        prompt = work.prompt
         record = RequestRecord(
             request_id=request_id,
             api=self.api_name,
             stream=settings.stream,
             worker=self.ctx.worker_index,
             user=self.user_id,
-            prompt_tokens_requested=work.prompt.prompt_tokens,
-            max_tokens_requested=work.prompt.max_tokens,
+            request_index=work.index,
+            prompt_id=prompt.id,
+            prompt_sha=prompt.sha,
+            prompt_tokens_requested=prompt.prompt_tokens,
+            prompt_tokens_unit=self.ctx.prompts.unit,
+            max_tokens_requested=prompt.max_tokens,
             epoch_offset_ns=self.ctx.epoch_offset_ns,
         )
-        body = json.dumps(
-            build_request(self.api_name, settings.model, work.prompt.text, work.prompt.max_tokens, settings.stream,
-                          settings.extra_body)
-        ).encode()
+        body = dumps(build_request(self.api_name, settings.model, prompt.text, prompt.max_tokens, settings.stream,
+                                   self.extras))
         response = None
+        text: list[str] = []
         timeout = gevent.Timeout(settings.timeout)
         record.sent_ns = now_ns()
         record.intended_start_ns = work.intended_start_ns if work.intended_start_ns is not None else record.sent_ns
@@ -150,14 +164,16 @@ class LLMBaseUser(User):
             response = self.send(body, request_id)
             record.headers_ns = now_ns()
             record.status = response.status
-            record.server_timing = {k.lower(): v for k, v in response.headers if k.lower().startswith("x-sim-")}
+            _keep_headers(response.headers, record)
             if response.status >= 400:
-                text = response.read().decode("utf-8", "replace")
-                record.fail("http_5xx" if response.status >= 500 else "http_4xx", f"HTTP {response.status}: {text[:300]}")
+                data = response.read()
+                record.response_bytes = len(data)
+                message = data.decode("utf-8", "replace")
+                record.fail("http_5xx" if response.status >= 500 else "http_4xx", f"HTTP {response.status}: {message[:300]}")
             elif settings.stream:
-                self._read_stream(response, record)
+                self._read_stream(response, record, text)
             else:
-                self._read_whole(response, record)
+                self._read_whole(response, record, text)
         except gevent.Timeout as exc:
             if exc is not timeout:
                 raise
@@ -177,19 +193,28 @@ class LLMBaseUser(User):
             kind = "timeout" if exc.errno == errno.ETIMEDOUT else "connection"
             record.fail(kind, f"{type(exc).__name__}: {exc}")
         finally:
+            record.ended_ns = now_ns()
             timeout.close()
             if response is not None:
                 response.release()  # back to the pool only if fully read, else the socket is closed
+        if text:
+            generated = "".join(text)
+            record.output_words = len(generated.split())
+            tokenizer = self.ctx.prompts.tokenizer
+            if tokenizer is not None and record.ok:  # after the last stamp: it costs the next request, not this one
+                record.tokenizer_output_tokens = tokenizer.count(generated)
         return record
 
-    def _read_stream(self, response: _Response, record: RequestRecord) -> None:
+    def _read_stream(self, response: _Response, record: RequestRecord, text: list[str]) -> None:
         api = self.api_name
-        words = 0
+        readline = response.readline
+        size = 0
         while True:
-            line = response.readline()
+            line = readline()
             t = now_ns()
             if not line:
                 break
+            size += len(line)
             if record.first_byte_ns is None:
                 record.first_byte_ns = t
             if line == b"\n":  # SSE event separator
@@ -201,29 +226,30 @@ class LLMBaseUser(User):
                 record.first_event_ns = t
             if chunk.error is not None:
                 record.fail("protocol", f"error event in stream: {chunk.error[:300]}")
-                return
+                break
             if chunk.has_token:
                 if record.first_token_ns is None:
                     record.first_token_ns = t
                 record.last_token_ns = t
                 record.token_chunk_ns.append(t)
-                words += len(chunk.text.split())
+                text.append(chunk.text)
             if chunk.usage_completion is not None:
                 record.output_tokens = chunk.usage_completion
             if chunk.usage_prompt is not None:
                 record.input_tokens = chunk.usage_prompt
             if chunk.done:
                 record.done_ns = t
-                response.read()  # the rest of the chunked body, so the connection can be reused
+                size += len(response.read())  # the rest of the chunked body, so the connection can be reused
                 break
-        record.output_words = words
-        if record.done_ns is None:
+        record.response_bytes = size
+        if record.done_ns is None and record.error_class is None:
             end = "[DONE]" if api != "ollama-chat" else '"done": true'
             record.fail("protocol", f"stream ended without {end}")
 
-    def _read_whole(self, response: _Response, record: RequestRecord) -> None:
+    def _read_whole(self, response: _Response, record: RequestRecord, text: list[str]) -> None:
         data = response.read()
         t = now_ns()
+        record.response_bytes = len(data)
         record.first_byte_ns = record.first_event_ns = t
         chunk = parse_full_body(self.api_name, data)
         if chunk.error is not None:
@@ -234,35 +260,46 @@ class LLMBaseUser(User):
             record.token_chunk_ns.append(t)
         record.output_tokens = chunk.usage_completion
         record.input_tokens = chunk.usage_prompt
-        record.output_words = len(chunk.text.split())
+        text.append(chunk.text)
         record.done_ns = t
 
     def report(self, record: RequestRecord) -> None:
-        """Locust's live rows: the request (E2EL), and TTFT / TPOT / TTFB as their own rows."""
-        fire = self.environment.events.request.fire
-        origin = record.intended_start_ns if self.ctx.settings.open_loop else record.sent_ns
+        """Locust's statistics: one request event per HTTP request (its time is the whole exchange,
+        its size the body's bytes), and TTFT / TPOT / TTFB rows logged straight into their own
+        entries, outside Locust's totals, so the Aggregated row and RPS count requests only."""
+        env = self.environment
+        elapsed = ((record.ended_ns or now_ns()) - record.sent_ns) / 1e6
         if not record.ok:
-            end = record.headers_ns or now_ns()
-            fire(request_type="POST", name=self.path, response_time=(end - origin) / 1e6, response_length=0,
-                 exception=LLMRequestFailed(f"{record.error_class}: {record.error}"), context={})
+            env.events.request.fire(request_type="POST", name=self.path, response_time=elapsed,
+                                    response_length=record.response_bytes,
+                                    exception=LLMRequestFailed(f"{record.error_class}: {record.error}"), context={})
             return
-        assert record.done_ns is not None
-        n = record.output_token_count
-        end = record.last_token_ns or record.done_ns
-        fire(request_type="POST", name=self.path, response_time=(end - origin) / 1e6, response_length=n,
-             exception=None, context={})
+        env.events.request.fire(request_type="POST", name=self.path, response_time=elapsed,
+                                response_length=record.response_bytes, exception=None, context={})
         if not self.ctx.settings.ui_rows:
             return
+        entries = env.stats.entries
+        sent = record.sent_ns
         if record.headers_ns is not None:
-            fire(request_type="TTFB", name=self.path, response_time=(record.headers_ns - origin) / 1e6,
-                 response_length=0, exception=None, context={})
+            entries[(self.path, "TTFB")].log((record.headers_ns - sent) / 1e6, 0)
         if record.first_token_ns is not None:
-            fire(request_type="TTFT", name=self.path, response_time=(record.first_token_ns - origin) / 1e6,
-                 response_length=0, exception=None, context={})
+            entries[(self.path, "TTFT")].log((record.first_token_ns - sent) / 1e6, 0)
+            n = record.output_token_count
             if n > 1 and record.last_token_ns is not None:
-                tpot = (record.last_token_ns - record.first_token_ns) / (n - 1) / 1e6
-                fire(request_type="TPOT", name=self.path, response_time=tpot, response_length=n,
-                     exception=None, context={})
+                entries[(self.path, "TPOT")].log((record.last_token_ns - record.first_token_ns) / (n - 1) / 1e6, 0)
+
+
+def _keep_headers(headers: list[tuple[str, str]], record: RequestRecord) -> None:
+    """The simulator's truth (``x-sim-*``, also as LiteLLM passes it on) and LiteLLM's own headers."""
+    for name, value in headers:
+        key = name.lower()
+        if key.startswith("x-sim-"):
+            record.server_timing[key] = value
+        elif key.startswith("x-litellm-"):
+            if key in GATEWAY_HEADERS:
+                record.gateway[key] = value
+        elif key.startswith(PROVIDER_SIM_PREFIX):
+            record.server_timing[key[len(PROVIDER_HEADER_PREFIX):]] = value
 
 
 class _Response:
@@ -273,7 +310,7 @@ class _Response:
     def __init__(self, status: int, headers: Any, readline: Callable[[], bytes], read: Callable[[], bytes],
                  release: Callable[[], None]) -> None:
         self.status = status
-        self.headers: list[tuple[str, str]] = list(headers)
+        self.headers: Any = headers  # (name, value) pairs, iterated once
         self.readline = readline
         self.read = read
         self.release = release

@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="print RULE (or `all`), what checks it, and where it comes from for each type "
         "(only the types of --target when given); nothing is sent",
     )
+    from aibackend.results.options import add_store_arguments
+
+    add_store_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         targets.append(dataclasses.replace(target, api_key=api_key_from_env(args.api_key_env, target.type)))
     if args.providers_file:
         targets += targets_from_providers_file(args.providers_file, model=args.model, api_key_env=args.api_key_env)
+    from aibackend.results.options import Recorder
+
+    recorder = Recorder(args)  # a --store that is not a store fails here, before any request
     reports = []
     for target in targets:
         report = run_suite(target)
@@ -92,4 +98,6 @@ def run(args: argparse.Namespace) -> int:
     ok = all(report.ok for report in reports)
     if not ok and not args.json:
         print("contract: violations found", file=sys.stderr)
-    return 0 if ok else 1
+    recorded = recorder.record_contract(as_json(reports), reports=[args.junit] if args.junit else [],
+                                        workload={"fuzz_examples": args.fuzz_examples, "seed": args.seed})
+    return max(0 if ok else 1, recorded)

@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=2, metavar="N", help="streams per model group (default 2)")
     parser.add_argument("--workdir", type=Path, default=None, metavar="DIR",
                         help="where the config copy and the reports go (default: a new temporary directory)")
+    from aibackend.results.options import add_store_arguments
+
+    add_store_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.duration <= 0 or args.users < 1:
         raise UsageError("--duration must be > 0 and --users >= 1")
+    from aibackend.results.options import Recorder
+
+    store = Recorder(args).path  # checked now: a --store that is not a store fails before anything starts
     return run_demo(DemoOptions(config_dir=args.config_dir, duration=args.duration, users=args.users,
-                                keep_running=args.keep_running, workdir=args.workdir,
+                                keep_running=args.keep_running, workdir=args.workdir, store=store,
                                 say=lambda text: print(text, flush=True)))

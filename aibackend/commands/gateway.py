@@ -55,16 +55,34 @@ def run(args: argparse.Namespace) -> int:
             config_file = output_path(args.config_dir, args.output)
             plan = plan_for(args.config_dir)
             _warn_if_stale(config_file, plan.config_text)
+            _warn_if_state_redis_down(plan.state_redis, plan.replicas * plan.workers)
             state = gateway.start(run_dir, plan, config_file=config_file, front=args.front)
             front = "HAProxy front" if state.front else "no front (reloads restart it)"
-            print(
-                f"gateway ready at http://{state.host}:{state.port} (pid {state.active.pid}, {front}); "
-                f"log: {state.active.log}"
-            )
+            if len(state.replicas) == 1:
+                print(
+                    f"gateway ready at http://{state.host}:{state.port} (pid {state.active.pid}, {front}); "
+                    f"log: {state.active.log}"
+                )
+            else:
+                print(f"gateway ready at http://{state.host}:{state.port} ({len(state.replicas)} replicas, {front})")
+                for replica in state.replicas:
+                    print(f"  {replica.server}: pid {replica.pid} on 127.0.0.1:{replica.port}; log: {replica.log}")
             return 0
         state = gateway.stop(run_dir)
         print(f"gateway stopped (pid {state.active.pid}, http://{state.host}:{state.port})")
         return 0
+
+
+def _warn_if_state_redis_down(redis: tuple[str, int] | None, processes: int) -> None:
+    from generator.net import port_is_open
+
+    if redis is not None and not port_is_open(redis[0], redis[1]):
+        print(
+            f"note: Redis at {redis[0]}:{redis[1]} (cache.host/cache.port in gateway.yaml), where the "
+            f"{processes} LiteLLM processes share cooldowns, rate-limit counters and the cache, does not "
+            "answer: until it does, each process counts and cools down on its own.",
+            file=sys.stderr,
+        )
 
 
 def _warn_if_stale(config_file: Path, generated: str) -> None:
@@ -102,9 +120,25 @@ def _print_status(status: object, note: str | None, *, as_json: bool) -> int:
         return 1
     front = "HAProxy front" if state.front else "no front"
     readiness = "ready" if status.ready else "NOT ready"
-    print(
-        f"gateway: running, {readiness} at http://{state.host}:{state.port} "
-        f"(pid {state.active.pid} on port {state.active.port}, slot {state.active.slot}, {front})\n"
-        f"  config: {state.active.config}\n  log: {state.active.log}"
-    )
+    if len(state.replicas) == 1:
+        print(
+            f"gateway: running, {readiness} at http://{state.host}:{state.port} "
+            f"(pid {state.active.pid} on port {state.active.port}, slot {state.active.slot}, {front})\n"
+            f"  config: {state.active.config}\n  log: {state.active.log}"
+        )
+    else:
+        print(
+            f"gateway: running, {readiness} at http://{state.host}:{state.port} "
+            f"({len(state.replicas)} replicas, slot {state.active.slot}, {front})\n  config: {state.active.config}"
+        )
+        for replica in status.replicas:
+            health = "running" if replica.alive else "NOT running"
+            ready = "ready" if replica.ready else "NOT ready"
+            seen = f", HAProxy: {replica.front_view}" if replica.front_view else ""
+            print(
+                f"  {replica.instance.server}: {health}, {ready} (pid {replica.instance.pid} on port "
+                f"{replica.instance.port}{seen}); log: {replica.instance.log}"
+            )
+    if status.problem:
+        print(f"  problem: {status.problem}")
     return 0

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from loadtests.settings import add_cli_arguments  # the option table (light: no Locust, no gevent)
 
     add_cli_arguments(parser)
+    from aibackend.results.options import add_store_arguments
+
+    add_store_arguments(parser, target_name=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,15 +37,22 @@ def run(args: argparse.Namespace) -> int:
     from loadtests import campaigns
 
     plan = _validate(args)
-    return campaigns.execute(args, plan)
+    from aibackend.results.options import Recorder
+
+    recorder = Recorder(args)  # a --store that is not a store fails here, before the load
+    code = campaigns.execute(args, plan)
+    extra = {"duration": args.duration} if args.duration else {}
+    return max(code, recorder.record_loadtest(args.report, target_name=args.target_name, extra_workload=extra))
 
 
 def _validate(args: argparse.Namespace) -> Plan:
     from loadtests.campaigns import Plan
+    from loadtests.dataset import DatasetError
     from loadtests.gate import GateConfigError, load_baseline, load_thresholds, parse_percent
-    from loadtests.prompts import PromptFileError, load_prompt_file
+    from loadtests.prompts import PromptFileError, PromptSource
     from loadtests.report import known_figures
     from loadtests.settings import LoadSettings, cli_problem
+    from loadtests.tokenizer import TokenizerError
 
     targets: list[tuple[str, str]] = []
     if args.compare:
@@ -69,19 +79,25 @@ def _validate(args: argparse.Namespace) -> Plan:
     if sum(bool(x) for x in (args.sweep, args.compare, args.compare_direct)) > 1:
         raise UsageError("--sweep, --compare and --compare-direct are separate campaigns: choose one")
     try:
-        settings = LoadSettings.from_cli(args)  # parses --slo, once
+        settings = LoadSettings.from_cli(args)  # parses --slo, --goodput, --extra-body..., once
+        slos = settings.slos
         if settings.thresholds:
-            load_thresholds(settings.thresholds, known_figures(settings.slo))
+            load_thresholds(settings.thresholds, known_figures(slos, open_loop=settings.open_loop,
+                                                               percentiles=settings.metric_percentiles))
         if settings.baseline:
             load_baseline(settings.baseline)
         parse_percent(settings.max_regression)
     except (ValueError, GateConfigError) as exc:
         raise UsageError(str(exc)) from None
-    if settings.prompt_file:
-        try:
-            load_prompt_file(settings.prompt_file)
-        except PromptFileError as exc:
-            raise UsageError(str(exc)) from None
+    if sum(bool(x) for x in (settings.prompt_file, settings.dataset)) > 1:
+        raise UsageError("--prompt-file and --dataset are two workloads: choose one")
+    try:
+        # The workload as each Locust process will build it: a bad file is found here, before anything is sent.
+        prompts = PromptSource(prompt_tokens=settings.prompt_tokens, max_tokens=settings.max_tokens, seed=settings.seed,
+                               prompt_file=settings.prompt_file, dataset=settings.dataset, tokenizer=settings.tokenizer)
+        prompts.get(0)
+    except (PromptFileError, DatasetError, TokenizerError) as exc:
+        raise UsageError(str(exc)) from None
     for url, _ in targets + ([(args.compare_direct, "")] if args.compare_direct else []):
         _check_reachable(url)
     return Plan(targets=targets, settings=settings)

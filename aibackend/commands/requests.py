@@ -119,7 +119,10 @@ def render(analysis: object) -> str:
 
     assert isinstance(analysis, Analysis)
     out: list[str] = []
-    rows = [("MODEL GROUP", "BACKEND", "COUNT", "ERRORS", "P50 ms", "P90 ms", "P99 ms", "TTFT P50", "TOKENS")]
+    from generator.stats import DEFAULT_PERCENTILES, percentile_key
+
+    keys = [percentile_key(q) for q in DEFAULT_PERCENTILES]
+    rows = [("MODEL GROUP", "BACKEND", "COUNT", "ERRORS", *(f"{k.upper()} ms" for k in keys), "TTFT P50", "TOKENS")]
     for _, stats in sorted(analysis.groups.items()):
         data = stats.to_json()
         lat, ttft = data["latency_ms"], data["ttft_ms"]
@@ -127,8 +130,8 @@ def render(analysis: object) -> str:
         def cell(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}"
 
-        rows.append((stats.model_group, stats.backend, str(stats.count), str(stats.errors), cell(lat["p50"]),
-                     cell(lat["p90"]), cell(lat["p99"]), cell(ttft["p50"]), str(stats.completion_tokens)))
+        rows.append((stats.model_group, stats.backend, str(stats.count), str(stats.errors), *(cell(lat[k]) for k in keys),
+                     cell(ttft["p50"]), str(stats.completion_tokens)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.append("  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row)))

@@ -1,11 +1,12 @@
 """``aibackend gateway start|stop|status``: run the real LiteLLM proxy on the generated config.
 
 With HAProxy installed (the default ``--front auto``), HAProxy owns the public address from
-gateway.yaml and LiteLLM listens on a private port behind it, so that ``aibackend reload`` can
-swap LiteLLM instances without closing the public port (see ``aibackend.gateway.front``). Without it
-(``--front none``), LiteLLM binds the public address itself and a reload means a brief restart.
+gateway.yaml and ``server.replicas`` LiteLLM processes listen on private ports behind it, balanced
+and health-checked, so that ``aibackend reload`` can swap them for a new generation without
+closing the public port (see ``aibackend.gateway.front``). Without it (``--front none``, one
+replica only), LiteLLM binds the public address itself and a reload means a brief restart.
 
-LiteLLM instances run from a snapshot of the generated file (``.run/live-<slot>.yaml``): what
+LiteLLM replicas run from a snapshot of the generated file (``.run/live-<slot>.yaml``): what
 the gateway serves never changes under it when someone runs ``generate``, and the snapshot is
 the record of what is live.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +28,7 @@ from aibackend.gateway.runtime import (
     Instance,
     RuntimeDir,
     pid_matches,
+    processes_named_in,
     stop_process_group,
 )
 from aibackend.gateway.settings import GatewayPlan
@@ -36,10 +39,12 @@ __all__ = [
     "FrontMode",
     "GatewayStatus",
     "instance_alive",
+    "launch_generation",
     "launch_instance",
     "start",
     "status",
     "stop",
+    "stop_leftovers",
 ]
 
 FrontMode = Literal["auto", "haproxy", "none"]
@@ -54,22 +59,58 @@ def front_of(state: GatewayState) -> Front | None:
 
 
 def launch_instance(
-    run: RuntimeDir, plan: GatewayPlan, *, config_file: Path, slot: str, host: str, port: int, key: str
+    run: RuntimeDir, plan: GatewayPlan, *, config_file: Path, slot: str, host: str, port: int, key: str, index: int = 0
 ) -> Instance:
-    """Snapshot ``config_file`` for ``slot`` and start LiteLLM on it (waits for readiness)."""
+    """Snapshot ``config_file`` for ``slot`` and start one LiteLLM on it (waits for readiness)."""
     run.ensure()
-    snapshot = run.path / f"live-{slot}.yaml"
+    snapshot = run.snapshot(slot)
     shutil.copyfile(config_file, snapshot)
-    return start_litellm(
+    return _start_replica(run, plan, snapshot=snapshot, slot=slot, index=index, host=host, port=port, key=key)
+
+
+def _start_replica(
+    run: RuntimeDir, plan: GatewayPlan, *, snapshot: Path, slot: str, index: int, host: str, port: int, key: str
+) -> Instance:
+    instance = start_litellm(
         config=snapshot,
         host=host,
         port=port,
         workers=plan.workers,
         slot=slot,
-        log=run.log_file(slot),
+        log=run.log_file(slot, index),
         key_env=plan.master_key_env,
         key=key,
     )
+    return Instance(slot=slot, pid=instance.pid, port=port, config=instance.config, log=instance.log, index=index)
+
+
+def launch_generation(
+    run: RuntimeDir, plan: GatewayPlan, *, config_file: Path, slot: str, ports: list[int], key: str
+) -> tuple[Instance, ...]:
+    """``len(ports)`` replicas of one config on private ports, started at once; all ready or none left."""
+    run.ensure()
+    snapshot = run.snapshot(slot)
+    shutil.copyfile(config_file, snapshot)
+    with ThreadPoolExecutor(max_workers=len(ports), thread_name_prefix=f"start-{slot}") as pool:
+        futures = [
+            pool.submit(
+                _start_replica, run, plan, snapshot=snapshot, slot=slot, index=i, host="127.0.0.1", port=port, key=key
+            )
+            for i, port in enumerate(ports)
+        ]
+        outcomes: list[Instance | BaseException] = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except BaseException as exc:  # the others are stopped below, then the first failure raised
+                outcomes.append(exc)
+    started = tuple(o for o in outcomes if isinstance(o, Instance))
+    failures = [o for o in outcomes if not isinstance(o, Instance)]
+    if failures:
+        for instance in started:
+            stop_process_group(instance.pid)
+        raise failures[0]
+    return started
 
 
 def _resolve_front(mode: FrontMode) -> bool:
@@ -88,16 +129,17 @@ def start(
     """Start the gateway (caller holds ``run.lock()`` and has recovered any interrupted reload)."""
     public_port = plan.port if port is None else port
     existing = run.read_state()
+    if existing is not None and any(instance_alive(r) for r in existing.replicas):
+        raise GatewayError(
+            f"the gateway is already running: pid {existing.active.pid}, http://{existing.host}:{existing.port}",
+            hint="use 'aibackend reload' to apply a new config, or 'aibackend gateway stop' first",
+        )
+    stopped = stop_leftovers(run, existing)
     if existing is not None:
-        if instance_alive(existing.active):
-            raise GatewayError(
-                f"the gateway is already running: pid {existing.active.pid}, "
-                f"http://{existing.host}:{existing.port}",
-                hint="use 'aibackend reload' to apply a new config, or 'aibackend gateway stop' first",
-            )
-        _cleanup_leftovers(existing)
         run.clear_state()
         print(f"note: removed stale gateway state (pid {existing.active.pid} was not running)", file=sys.stderr)
+    if stopped:
+        print(f"note: stopped {stopped} leftover process(es) of an earlier gateway named in {run.path}", file=sys.stderr)
     if not config_file.exists():
         raise GatewayError(f"{config_file} does not exist", hint="run 'aibackend generate' first")
     key = master_key_from_env(plan.master_key_env)
@@ -108,19 +150,25 @@ def start(
         )
     use_front = _resolve_front(front)
     if not use_front:
+        if plan.replicas > 1:
+            raise GatewayError(
+                f"server.replicas: {plan.replicas} needs the HAProxy front (--front none, or haproxy is not installed)",
+                hint="install haproxy (make setup) and use --front auto, or set server.replicas: 1",
+            )
         instance = launch_instance(run, plan, config_file=config_file, slot=FIRST_SLOT, host=plan.host, port=public_port, key=key)
-        state = GatewayState(host=plan.host, port=public_port, active=instance)
+        state = GatewayState(host=plan.host, port=public_port, replicas=(instance,))
         run.write_state(state)
         return state
-    instance = launch_instance(
-        run, plan, config_file=config_file, slot=FIRST_SLOT, host="127.0.0.1", port=free_port(), key=key
+    replicas = launch_generation(
+        run, plan, config_file=config_file, slot=FIRST_SLOT, ports=[free_port() for _ in range(plan.replicas)], key=key
     )
     try:
-        running_front = Front.start(run, host=plan.host, port=public_port, active_slot=FIRST_SLOT, active_port=instance.port)
+        running_front = Front.start(run, host=plan.host, port=public_port, replicas=replicas)
     except BaseException:
-        stop_process_group(instance.pid)
+        for replica in replicas:
+            stop_process_group(replica.pid)
         raise
-    state = GatewayState(host=plan.host, port=public_port, active=instance, front=running_front.state)
+    state = GatewayState(host=plan.host, port=public_port, replicas=replicas, front=running_front.state)
     run.write_state(state)
     return state
 
@@ -129,23 +177,38 @@ def _probe_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
-def _cleanup_leftovers(state: GatewayState) -> None:
-    if instance_alive(state.active):
-        stop_process_group(state.active.pid)
-    running_front = front_of(state)
-    if running_front is not None:
-        running_front.stop()
+def stop_leftovers(run: RuntimeDir, state: GatewayState | None) -> int:
+    """Stop what the run directory names: the state's replicas and front, then any LiteLLM/HAProxy on
+    a file in it that the state does not name (a command killed before it wrote the state); the count."""
+    count = 0
+    if state is not None:
+        for replica in state.replicas:
+            if instance_alive(replica):
+                stop_process_group(replica.pid)
+                count += 1
+        running_front = front_of(state)
+        if running_front is not None:
+            if running_front.alive():
+                count += 1
+            running_front.stop()
+    for pid in processes_named_in(run.path, "litellm", "haproxy"):
+        stop_process_group(pid)
+        count += 1
+    return count
 
 
 def stop(run: RuntimeDir) -> GatewayState:
-    """Stop the front and the active instance; GatewayError when nothing was running."""
+    """Stop the front and every replica; GatewayError when nothing was running."""
     state = run.read_state()
     if state is None:
+        stopped = stop_leftovers(run, None)
         raise GatewayError(
-            f"the gateway is not running (no state in {run.path})", hint="start it with 'aibackend gateway start'"
+            f"the gateway is not running (no state in {run.path})"
+            + (f"; stopped {stopped} leftover process(es) named there" if stopped else ""),
+            hint="start it with 'aibackend gateway start'",
         )
-    was_alive = instance_alive(state.active)
-    _cleanup_leftovers(state)
+    was_alive = any(instance_alive(r) for r in state.replicas)
+    stop_leftovers(run, state)
     run.clear_state()
     if not was_alive:
         raise GatewayError(
@@ -157,11 +220,31 @@ def stop(run: RuntimeDir) -> GatewayState:
 
 
 @dataclass(frozen=True)
+class ReplicaStatus:
+    instance: Instance
+    alive: bool
+    ready: bool
+    front_view: str | None  # HAProxy's health of it (UP, DOWN, ...), None without a front
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "server": self.instance.server,
+            "pid": self.instance.pid,
+            "port": self.instance.port,
+            "alive": self.alive,
+            "ready": self.ready,
+            "front": self.front_view,
+            "log": self.instance.log,
+        }
+
+
+@dataclass(frozen=True)
 class GatewayStatus:
     running: bool
     ready: bool
     state: GatewayState | None
     problem: str | None
+    replicas: tuple[ReplicaStatus, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         state = self.state
@@ -174,26 +257,53 @@ class GatewayStatus:
             "front": "haproxy" if state and state.front else ("none" if state else None),
             "config": state.active.config if state else None,
             "log": state.active.log if state else None,
+            "replicas": [replica.to_json() for replica in self.replicas],
             "problem": self.problem,
         }
+
+
+def _replica_statuses(state: GatewayState, front_health: dict[str, str]) -> tuple[ReplicaStatus, ...]:
+    statuses = []
+    for replica in state.replicas:
+        alive = instance_alive(replica)
+        statuses.append(ReplicaStatus(
+            instance=replica,
+            alive=alive,
+            ready=alive and readiness("127.0.0.1", replica.port),
+            front_view=front_health.get(replica.server) if state.front else None,
+        ))
+    return tuple(statuses)
 
 
 def status(run: RuntimeDir) -> GatewayStatus:
     state = run.read_state()
     if state is None:
         return GatewayStatus(running=False, ready=False, state=None, problem="not running")
-    if not instance_alive(state.active):
+    running_front = front_of(state)
+    front_health: dict[str, str] = {}
+    if running_front is not None and running_front.alive():
+        try:
+            front_health = running_front.health()
+        except (OSError, GatewayError):
+            front_health = {}
+    replicas = _replica_statuses(state, front_health)
+    if not any(r.alive for r in replicas):
         return GatewayStatus(
             running=False,
             ready=False,
             state=state,
             problem=f"stale pid file: pid {state.active.pid} is not running; last log lines:\n"
             + log_tail(Path(state.active.log), 10),
+            replicas=replicas,
         )
-    running_front = front_of(state)
     if running_front is not None and not running_front.alive():
         return GatewayStatus(
-            running=False, ready=False, state=state, problem=f"HAProxy (pid {running_front.state.pid}) is not running"
+            running=False, ready=False, state=state, problem=f"HAProxy (pid {running_front.state.pid}) is not running",
+            replicas=replicas,
         )
     ready = readiness(state.host, state.port)
-    return GatewayStatus(running=True, ready=ready, state=state, problem=None if ready else "not ready")
+    dead = [r for r in replicas if not r.alive]
+    problem = None if ready else "not ready"
+    if dead:
+        problem = "; ".join(f"replica {r.instance.server} (pid {r.instance.pid}) is not running" for r in dead)
+    return GatewayStatus(running=True, ready=ready, state=state, problem=problem, replicas=replicas)

@@ -1,13 +1,19 @@
 """HAProxy in front of the gateway: the public port never changes hands.
 
 Why HAProxy and its runtime API (and not a config reload, nginx, or socket hand-over):
-LiteLLM cannot reload its config, so a change needs a second process. HAProxy owns the public
-port for the whole life of the gateway; the LiteLLM instances are two server slots (``blue``,
-``green``) of one backend on private ports. A reload points the idle slot at the new instance and
-flips the two slots through the admin socket (``set server ... state ready|drain|maint``), which
-is atomic inside HAProxy, needs no HAProxy reload (so no listener hand-over, no old-worker
-lingering), and lets requests already on the old instance finish while new ones go to the new
-one. The old instance is stopped only once HAProxy counts no session on it.
+LiteLLM cannot reload its config, so a change needs new processes. HAProxy owns the public port
+for the whole life of the gateway; the LiteLLM replicas are servers of one backend on private
+ports, named ``<slot>-<i>`` (slot ``blue`` or ``green``: one generation of replicas each). A reload
+adds the new generation's servers (``add server``, in maintenance), then flips the generations
+through the admin socket (``set server ... state ready|drain|maint``): each change is atomic inside
+HAProxy, needs no HAProxy reload (so no listener hand-over, no old-worker lingering), and lets
+requests already on the old replicas finish while new ones go to the new. The old replicas are
+stopped only once HAProxy counts no session on them.
+
+Between reloads the replicas are balanced round-robin and health-checked (``/health/liveliness``
+every 2 s; three failures take a replica out, one success puts it back), and a request that
+could not be delivered -- the connection refused or closed before any answer, as when a replica
+dies -- is sent again to another replica (``retry-on``, ``option redispatch 1``).
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aibackend.gateway.runtime import (
-    SLOTS,
     FrontState,
+    Instance,
     RuntimeDir,
     pid_matches,
     stop_process_group,
@@ -38,10 +44,20 @@ def haproxy_available() -> str | None:
     return shutil.which("haproxy")
 
 
-def render_haproxy_config(
-    *, host: str, port: int, socket_path: Path, active_slot: str, slot_ports: dict[str, int]
-) -> str:
-    """The whole HAProxy config; rewritten at each switch so a restarted HAProxy serves the live slot."""
+# How HAProxy checks a replica: LiteLLM's liveliness endpoint needs no key and touches no backend.
+# A dead replica refuses the check's connection at once (three refusals, ~6 s, take it out; requests
+# meanwhile are redispatched); a busy one is slow, not dead: one LiteLLM process saturated on a
+# loaded 2-core machine took over 5 s to answer, so a short check timeout marked every replica DOWN
+# and HAProxy answered 503 to all (seen in tests/rollback/test_reload.py), hence `timeout check 30s`.
+HEALTH_CHECK = "check inter 2s fall 3 rise 1"
+
+
+def server_line(name: str, port: int, *, enabled: bool = True) -> str:
+    return f"server {name} 127.0.0.1:{port} {HEALTH_CHECK}" + ("" if enabled else " disabled")
+
+
+def render_haproxy_config(*, host: str, port: int, socket_path: Path, servers: list[tuple[str, int]]) -> str:
+    """The whole HAProxy config; rewritten at each switch so a restarted HAProxy serves the live replicas."""
     lines = [
         "# written by aibackend gateway/reload: do not edit (rewritten at every switch)",
         "global",
@@ -56,21 +72,24 @@ def render_haproxy_config(
         "    timeout server 15m",
         "    timeout http-keep-alive 30s",
         "    timeout queue 30s",
+        "    timeout check 30s",
         "    retries 3",
-        "    option redispatch",
-        # A request that could not even be delivered (the instance went away) is sent again.
-        "    retry-on conn-failure empty-response",
+        # Every retry goes to another replica: a dead one is not tried again and again.
+        "    option redispatch 1",
+        # A request that could not even be delivered, or got no answer at all (the replica went
+        # away), is sent again.
+        "    retry-on conn-failure empty-response junk-response",
         "",
         "frontend public",
         f"    bind {host}:{port}",
         f"    default_backend {BACKEND}",
         "",
         f"backend {BACKEND}",
+        "    balance roundrobin",
+        "    option httpchk GET /health/liveliness",
+        "    http-check expect status 200",
     ]
-    for slot in SLOTS:
-        slot_port = slot_ports.get(slot, 1)
-        state = "" if slot == active_slot else " disabled"
-        lines.append(f"    server {slot} 127.0.0.1:{slot_port}{state}")
+    lines += [f"    {server_line(name, server_port)}" for name, server_port in servers]
     return "\n".join(lines) + "\n"
 
 
@@ -81,20 +100,13 @@ class Front:
     state: FrontState
 
     @classmethod
-    def start(cls, run: RuntimeDir, *, host: str, port: int, active_slot: str, active_port: int) -> Front:
+    def start(cls, run: RuntimeDir, *, host: str, port: int, replicas: tuple[Instance, ...]) -> Front:
         binary = haproxy_available()
         if binary is None:
             raise GatewayError("haproxy is not installed", hint="run the set-up, or pass --front none")
         run.ensure()
         run.haproxy_socket.unlink(missing_ok=True)
-        text = render_haproxy_config(
-            host=host,
-            port=port,
-            socket_path=run.haproxy_socket,
-            active_slot=active_slot,
-            slot_ports={active_slot: active_port},
-        )
-        write_atomic(run.haproxy_config, text)
+        cls.save_config(run, host=host, port=port, replicas=replicas)
         check = subprocess.run([binary, "-c", "-q", "-f", str(run.haproxy_config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise GatewayError(f"HAProxy rejected {run.haproxy_config}: {check.stderr.strip() or check.stdout.strip()}")
@@ -110,6 +122,8 @@ class Front:
         front = cls(
             FrontState(pid=process.pid, config=str(run.haproxy_config), socket=str(run.haproxy_socket), log=str(run.haproxy_log))
         )
+        # For a service manager (deploy systemd: PIDFile=): the front is the gateway's main process.
+        write_atomic(run.haproxy_pid, f"{process.pid}\n")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -135,6 +149,7 @@ class Front:
         if self.alive():
             stop_process_group(self.state.pid, timeout=5)
         Path(self.state.socket).unlink(missing_ok=True)
+        (Path(self.state.config).parent / "haproxy.pid").unlink(missing_ok=True)
 
     def command(self, line: str) -> str:
         """One runtime-API command over the admin socket; returns HAProxy's answer."""
@@ -153,52 +168,86 @@ class Front:
     def _checked(self, line: str) -> None:
         answer = self.command(line).strip()
         # Successful state/addr commands answer nothing or a short confirmation.
-        if answer and not answer.startswith(("IP changed", "no need to change", "port changed")):
+        if answer and not answer.startswith(
+            ("IP changed", "no need to change", "port changed", "New server registered", "Server deleted")
+        ):
             raise GatewayError(f"HAProxy refused '{line}': {answer}")
 
-    def point(self, slot: str, port: int) -> None:
-        """Aim an idle slot at an instance's private port (it stays out of rotation)."""
-        self._checked(f"set server {BACKEND}/{slot} state maint")
-        self._checked(f"set server {BACKEND}/{slot} addr 127.0.0.1 port {port}")
+    def servers(self) -> set[str]:
+        """The servers the backend has now (the config's and those added at run time)."""
+        return set(self._stat_rows())
 
-    def switch(self, new_slot: str, old_slot: str) -> None:
-        """Put ``new_slot`` in rotation and ``old_slot`` in drain: new requests go to the new slot only."""
-        self._checked(f"set server {BACKEND}/{new_slot} state ready")
-        self._checked(f"set server {BACKEND}/{old_slot} state drain")
+    def add(self, replicas: tuple[Instance, ...]) -> None:
+        """Register a new generation's replicas, health-checked and out of rotation (maint)."""
+        existing = self.servers()
+        for replica in replicas:
+            if replica.server in existing:
+                # Left by an interrupted reload, or an older generation of this slot: replace it.
+                self.remove(replica.server)
+            self._checked(f"add server {BACKEND}/{replica.server} 127.0.0.1:{replica.port} {HEALTH_CHECK}")
+            self._checked(f"enable health {BACKEND}/{replica.server}")
 
-    def retire(self, slot: str) -> None:
-        self._checked(f"set server {BACKEND}/{slot} state maint")
+    def switch(self, new: tuple[Instance, ...], old: tuple[Instance, ...]) -> None:
+        """The new generation in rotation, then the old one in drain: new requests go to the new only."""
+        for replica in new:
+            # Checks do not run in maintenance, so a fresh server would start DOWN until its first
+            # check a second later: with the old generation in drain, HAProxy would answer 503 then.
+            # The gate has just proven it healthy; the checks take over from here.
+            self._checked(f"set server {BACKEND}/{replica.server} health up")
+            self._checked(f"set server {BACKEND}/{replica.server} state ready")
+        for replica in old:
+            self._checked(f"set server {BACKEND}/{replica.server} state drain")
 
-    def sessions(self, slot: str) -> int:
-        """Current sessions HAProxy holds on ``slot`` (requests still in flight there)."""
+    def retire(self, server: str) -> None:
+        self._checked(f"set server {BACKEND}/{server} state maint")
+
+    def remove(self, server: str) -> None:
+        """Out of rotation and deleted; one with connections still attached stays, in maintenance."""
+        self.retire(server)
+        answer = self.command(f"del server {BACKEND}/{server}").strip()
+        if answer and answer != "Server deleted." and "still has" not in answer:
+            raise GatewayError(f"HAProxy refused 'del server {BACKEND}/{server}': {answer}")
+
+    def _stat_rows(self) -> dict[str, dict[str, str]]:
         csv = self.command("show stat -1 4 -1")
         header: list[str] = []
+        rows: dict[str, dict[str, str]] = {}
         for row in csv.splitlines():
             if row.startswith("# "):
                 header = row[2:].split(",")
                 continue
             cells = row.split(",")
-            if header and len(cells) >= len(header) - 1 and cells[0] == BACKEND and cells[1] == slot:
-                return int(cells[header.index("scur")] or 0)
-        raise GatewayError(f"HAProxy does not know server {BACKEND}/{slot}")
+            if header and len(cells) >= len(header) - 1 and cells[0] == BACKEND:
+                rows[cells[1]] = dict(zip(header, cells, strict=False))
+        return rows
 
-    def wait_drained(self, slot: str, *, timeout: float) -> bool:
+    def sessions(self, server: str) -> int:
+        """Current sessions HAProxy holds on ``server`` (requests still in flight there)."""
+        row = self._stat_rows().get(server)
+        if row is None:
+            raise GatewayError(f"HAProxy does not know server {BACKEND}/{server}")
+        return int(row.get("scur") or 0)
+
+    def health(self) -> dict[str, str]:
+        """Each server's status as HAProxy sees it: UP, DOWN, MAINT, DRAIN, ..."""
+        return {name: row.get("status", "") for name, row in self._stat_rows().items()}
+
+    def wait_drained(self, server: str, *, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.sessions(slot) == 0:
+            if self.sessions(server) == 0:
                 return True
             time.sleep(0.1)
         return False
 
-
-    def save_config(self, run: RuntimeDir, *, host: str, port: int, active_slot: str, active_port: int) -> None:
+    @staticmethod
+    def save_config(run: RuntimeDir, *, host: str, port: int, replicas: tuple[Instance, ...]) -> None:
         write_atomic(
             run.haproxy_config,
             render_haproxy_config(
                 host=host,
                 port=port,
-                socket_path=Path(self.state.socket),
-                active_slot=active_slot,
-                slot_ports={active_slot: active_port},
+                socket_path=run.haproxy_socket,
+                servers=[(replica.server, replica.port) for replica in replicas],
             ),
         )

@@ -109,6 +109,8 @@ def _smoke(client: httpx.Client, target: SmokeTarget) -> None:
         "max_tokens": 1,
         "disable_fallbacks": True,
         "num_retries": 0,
+        # Past the (shared) response cache: an earlier gate's cached answer names no backend.
+        "cache": {"no-cache": True, "no-store": True},
     }
     label = f"{target.family} via '{target.group}'"
     try:

@@ -1,20 +1,23 @@
-"""``aibackend reload``: apply a config change the way a careful operator would (issue 4).
+"""``aibackend reload``: apply a config change the way a careful operator would (issue 4, issue 17).
 
 1. validate   an invalid config never reaches disk and nothing changes;
 2. generate   the new config is installed, the previous one backed up (generator.store);
-3. start      a new LiteLLM instance on a spare port, beside the serving one;
-4. gate       readiness, /v1/models, one smoke completion per provider type (gateway_gates);
-5. switch     HAProxy flips its two slots (new: ready, old: drain), the old instance is stopped once
-              HAProxy counts no request on it. Any failed gate: the new instance is stopped, the
-              previous config file restored, the old instance keeps serving, exit 1 naming the gate.
+3. start      a new generation of LiteLLM replicas (``server.replicas`` of them, on spare ports),
+              beside the serving one;
+4. gate       each new replica: readiness, /v1/models, one smoke completion per provider type;
+5. switch     HAProxy puts the new generation in rotation and the old one in drain; the old
+              replicas are stopped once HAProxy counts no request on them. Any failed gate: the new
+              replicas are stopped, the previous config file restored, the old generation keeps
+              serving, exit 1 naming the gate.
 
-Without HAProxy (``front: none`` in the state) step 5 is a restart on the public port: brief
-downtime, still gated, with automatic rollback to the old config when the new one fails to start.
+Without HAProxy (``front: none`` in the state, one replica) step 5 is a restart on the public
+port: brief downtime, still gated, with automatic rollback to the old config when the new one fails
+to start.
 
 Crash safety: a journal (``.run/reload.json``, written atomically before each step) records the
-phase, the previous config text and the instances involved. Any later gateway command first
-calls ``recover``: before the switch it rolls back (new instance stopped, previous file restored,
-old instance serving); after the switch it rolls forward (old instance stopped). A SIGKILL at any
+phase, the previous config text and the replicas involved. Any later gateway command first
+calls ``recover``: before the switch it rolls back (new replicas stopped, previous file restored,
+old generation serving); after the switch it rolls forward (old replicas stopped). A SIGKILL at any
 point therefore ends in the old state or the new one, never a mix. ``AIBACKEND_RELOAD_CRASH_AT``
 (a phase name) makes reload SIGKILL itself at that point: the rollback tests use it.
 """
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aibackend.gateway.control import front_of, instance_alive, launch_instance
+from aibackend.gateway.control import front_of, instance_alive, launch_generation, launch_instance
 from aibackend.gateway.front import Front
 from aibackend.gateway.gates import GateFailed, run_gates
 from aibackend.gateway.process import master_key_from_env
@@ -84,7 +87,7 @@ def _other(slot: str) -> str:
 def reload(run: RuntimeDir, *, config_dir: Path, config_file: Path) -> ReloadResult:
     """Run the five steps (caller holds ``run.lock()`` and has called ``recover``)."""
     state = run.read_state()
-    if state is None or not instance_alive(state.active):
+    if state is None or not any(instance_alive(r) for r in state.replicas):
         raise GatewayError(
             "the gateway is not running, so there is nothing to reload",
             hint="start it with 'aibackend gateway start'",
@@ -95,6 +98,11 @@ def reload(run: RuntimeDir, *, config_dir: Path, config_file: Path) -> ReloadRes
             f"gateway.yaml moves the public address from {state.host}:{state.port} to {plan.host}:{plan.port}; "
             "a reload keeps the public address",
             hint="run 'aibackend gateway stop' then 'aibackend gateway start' to move it",
+        )
+    if state.front is None and plan.replicas > 1:
+        raise GatewayError(
+            f"server.replicas: {plan.replicas} needs the HAProxy front, and this gateway runs without one",
+            hint="run 'aibackend gateway stop' then 'aibackend gateway start' (with haproxy installed)",
         )
     key = master_key_from_env(plan.master_key_env)
     run.ensure()
@@ -114,16 +122,20 @@ def reload(run: RuntimeDir, *, config_dir: Path, config_file: Path) -> ReloadRes
     _checkpoint(run, journal, "generated")
 
     new_slot = _other(state.active.slot)
-    new_port = free_port()
-    journal["new"] = {"slot": new_slot, "port": new_port}
+    ports = [free_port() for _ in range(plan.replicas if state.front else 1)]
+    journal["new"] = {"slot": new_slot, "ports": ports}
     _checkpoint(run, journal, "starting")
     try:
-        new = launch_instance(  # 3. start beside the old one
-            run, plan, config_file=config_file, slot=new_slot, host="127.0.0.1", port=new_port, key=key
-        )
-        journal["new"]["pid"] = new.pid
+        if state.front is None:
+            new: tuple[Instance, ...] = (
+                launch_instance(run, plan, config_file=config_file, slot=new_slot, host="127.0.0.1", port=ports[0], key=key),
+            )
+        else:  # 3. start the new generation beside the old one
+            new = launch_generation(run, plan, config_file=config_file, slot=new_slot, ports=ports, key=key)
+        journal["new"]["pids"] = [replica.pid for replica in new]
         _checkpoint(run, journal, "gating")
-        run_gates(f"http://127.0.0.1:{new_port}", key, plan.config_text)  # 4. gate
+        for replica in new:  # 4. gate every replica: each serves on its own
+            run_gates(f"http://127.0.0.1:{replica.port}", key, plan.config_text)
     except GatewayError as exc:
         gate = exc.gate if isinstance(exc, GateFailed) else "readiness"
         _roll_back(run, journal)
@@ -136,35 +148,44 @@ def reload(run: RuntimeDir, *, config_dir: Path, config_file: Path) -> ReloadRes
         ) from exc
 
     if state.front is None:
-        return _restart_in_place(run, journal, state, plan, new, key, config_file, backup)
+        return _restart_in_place(run, journal, state, plan, new[0], key, config_file, backup)
 
     running_front = Front(state.front)
     _checkpoint(run, journal, "switching")
-    running_front.point(new_slot, new.port)  # 5. switch
-    running_front.switch(new_slot, state.active.slot)
-    new_state = GatewayState(host=state.host, port=state.port, active=new, front=state.front)
+    running_front.add(new)  # 5. switch
+    running_front.switch(new, state.replicas)
+    new_state = GatewayState(host=state.host, port=state.port, replicas=new, front=state.front)
     run.write_state(new_state)
-    running_front.save_config(run, host=state.host, port=state.port, active_slot=new_slot, active_port=new.port)
+    Front.save_config(run, host=state.host, port=state.port, replicas=new)
     _checkpoint(run, journal, "switched")
-    _finish_switch(run, running_front, state.active)
+    _finish_switch(run, running_front, state.replicas)
     return ReloadResult(
         switched=True,
         downtime=False,
         old=state.active,
-        new=new,
+        new=new[0],
         backup=backup.name if backup else None,
-        message=f"switched {state.host}:{state.port} from pid {state.active.pid} ({state.active.slot}) "
-        f"to pid {new.pid} ({new_slot}) with no downtime",
+        message=f"switched {state.host}:{state.port} from {_describe(state.replicas)} "
+        f"to {_describe(new)} with no downtime",
     )
 
 
-def _finish_switch(run: RuntimeDir, running_front: Front, old: Instance) -> None:
-    """Drain the old slot (requests in flight finish there), then stop the old instance."""
+def _describe(replicas: tuple[Instance, ...]) -> str:
+    slot = replicas[0].slot
+    if len(replicas) == 1:
+        return f"pid {replicas[0].pid} ({slot})"
+    return f"pids {', '.join(str(r.pid) for r in replicas)} ({len(replicas)} replicas, {slot})"
+
+
+def _finish_switch(run: RuntimeDir, running_front: Front, old: tuple[Instance, ...]) -> None:
+    """Drain the old replicas (requests in flight finish there), then stop them."""
     if running_front.alive():
-        running_front.wait_drained(old.slot, timeout=DRAIN_TIMEOUT)
-        running_front.retire(old.slot)
-    if instance_alive(old):
-        stop_process_group(old.pid)
+        for replica in old:
+            running_front.wait_drained(replica.server, timeout=DRAIN_TIMEOUT)
+            running_front.remove(replica.server)
+    for replica in old:
+        if instance_alive(replica):
+            stop_process_group(replica.pid)
     run.journal_file.unlink(missing_ok=True)
     _previous_copy(run).unlink(missing_ok=True)
 
@@ -187,25 +208,32 @@ def _restore_previous_config(journal: dict[str, Any]) -> None:
         write_atomic(config_file, previous)
 
 
+def _new_ports(journal: dict[str, Any]) -> list[int]:
+    new = journal.get("new") or {}
+    if "ports" in new:
+        return [int(p) for p in new["ports"]]
+    return [int(new["port"])] if "port" in new else []  # a journal of the one-instance reload
+
+
 def _roll_back(run: RuntimeDir, journal: dict[str, Any]) -> None:
-    """Undo everything before the switch: stop the new instance, old config and old state back."""
+    """Undo everything before the switch: stop the new replicas, old config and old state back."""
     old_state = GatewayState.from_json(journal["old_state"])
     new = journal.get("new") or {}
-    if "port" in new:
-        for pid in _litellm_pids_on(int(new["port"])):
+    ports = _new_ports(journal)
+    for port in ports:
+        for pid in _litellm_pids_on(port):
             stop_process_group(pid)
     running_front = front_of(old_state)
     if running_front is not None and running_front.alive() and "slot" in new:
-        # A switch cut short: the old slot back in rotation first, then the new one out.
-        running_front.command(f"set server gateways/{old_state.active.slot} state ready")
-        running_front.retire(str(new["slot"]))
-        running_front.save_config(
-            run,
-            host=old_state.host,
-            port=old_state.port,
-            active_slot=old_state.active.slot,
-            active_port=old_state.active.port,
-        )
+        # A switch cut short: the old generation back in rotation first, then the new one out.
+        for replica in old_state.replicas:
+            running_front.command(f"set server gateways/{replica.server} state ready")
+        known = running_front.servers()
+        for index in range(len(ports)):
+            server = f"{new['slot']}-{index}"
+            if server in known:
+                running_front.remove(server)
+        Front.save_config(run, host=old_state.host, port=old_state.port, replicas=old_state.replicas)
     _restore_previous_config(journal)
     run.write_state(old_state)
     run.journal_file.unlink(missing_ok=True)
@@ -250,10 +278,10 @@ def recover(run: RuntimeDir) -> str | None:
     phase = journal.get("phase")
     if phase == "switched":
         new_state = run.read_state()
-        old = Instance.from_json(journal["old_state"]["active"])
+        old = GatewayState.from_json(journal["old_state"]).replicas
         if new_state is not None and new_state.front is not None:
             _finish_switch(run, Front(new_state.front), old)
-        return f"an interrupted reload had already switched; finished it (stopped old pid {old.pid})"
+        return f"an interrupted reload had already switched; finished it (stopped old {_describe(old)})"
     if phase == "switching" and not journal.get("front"):
         # Restart in place was cut short: the old instance is already stopped and the key may not
         # be in this command's environment, so the gateway is left stopped on the previous config.
@@ -294,12 +322,12 @@ def _restart_in_place(
         old = launch_instance(
             run, plan, config_file=config_file, slot=state.active.slot, host=state.host, port=state.port, key=key
         )
-        run.write_state(GatewayState(host=state.host, port=state.port, active=old))
+        run.write_state(GatewayState(host=state.host, port=state.port, replicas=(old,)))
         run.journal_file.unlink(missing_ok=True)
         raise GatewayError(
             "reload rolled back: gate 'restart' failed; the previous config is serving again (after brief downtime)"
         ) from exc
-    run.write_state(GatewayState(host=state.host, port=state.port, active=new))
+    run.write_state(GatewayState(host=state.host, port=state.port, replicas=(new,)))
     _checkpoint(run, journal, "switched")
     run.journal_file.unlink(missing_ok=True)
     _previous_copy(run).unlink(missing_ok=True)

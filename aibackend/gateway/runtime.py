@@ -2,14 +2,22 @@
 
 Everything the running gateway leaves on disk lives in ``<config-dir>/.run/``:
 
-    gateway.json      the state: front (haproxy or none), public address, active instance
-    gateway.pid       pid of the active LiteLLM process (for humans and scripts)
-    gateway-<slot>.log  LiteLLM's output, one file per slot (blue / green)
-    haproxy.cfg, haproxy.sock, haproxy.log   the front, when there is one
+    gateway.json      the state: front (haproxy or none), public address, the serving replicas
+    gateway.pid       pids of the serving LiteLLM replicas, one a line (for humans and scripts)
+    gateway-<slot>.log, gateway-<slot>-<i>.log   LiteLLM's output, one file per replica of a slot
+    live-<slot>.yaml  the config the replicas of a slot were started on
+    haproxy.cfg, haproxy.sock, haproxy.log, haproxy.pid   the front, when there is one
     reload.json       the journal of a reload in progress (see aibackend.gateway.reload)
     lock              flock'ed by every command that changes the gateway
 
 The master key is never written here: it reaches LiteLLM only through its environment.
+
+Who owns these processes: ``gateway start`` returns and the gateway keeps running, so its
+processes are not the command's children to clean up but a service whose record is this
+directory. ``gateway stop``, ``reload`` and the next ``gateway start`` find every process through
+it -- the ones ``gateway.json`` names and any LiteLLM or HAProxy whose command line names a file
+in it (a start killed before it wrote its state) -- and stop them. Started by an owner (the demo,
+a test), the same processes also carry the owner's token and die with it (``generator.lifeline``).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ __all__ = [
     "Instance",
     "RuntimeDir",
     "pid_matches",
+    "processes_named_in",
     "stop_process_group",
 ]
 
@@ -45,13 +54,19 @@ FIRST_SLOT = SLOTS[0]
 
 @dataclass(frozen=True)
 class Instance:
-    """One LiteLLM process: which slot, where it listens, which config it was started on."""
+    """One LiteLLM process (a replica): which slot, where it listens, which config it was started on."""
 
     slot: str
     pid: int
     port: int
     config: str
     log: str
+    index: int = 0  # which replica of its slot
+
+    @property
+    def server(self) -> str:
+        """Its name as a server of the HAProxy backend."""
+        return f"{self.slot}-{self.index}"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Instance:
@@ -61,6 +76,7 @@ class Instance:
             port=int(data["port"]),
             config=str(data["config"]),
             log=str(data["log"]),
+            index=int(data.get("index", 0)),
         )
 
 
@@ -84,20 +100,28 @@ class GatewayState:
 
     host: str
     port: int
-    active: Instance
+    replicas: tuple[Instance, ...]
     front: FrontState | None = None
     started_at: float = field(default_factory=time.time)
 
+    @property
+    def active(self) -> Instance:
+        """The first replica (the only one with ``server.replicas: 1``)."""
+        return self.replicas[0]
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        data = asdict(self)
+        data["active"] = asdict(self.active)  # what readers of one instance have always read
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GatewayState:
         front = data.get("front")
+        replicas = data.get("replicas") or [data["active"]]
         return cls(
             host=str(data["host"]),
             port=int(data["port"]),
-            active=Instance.from_json(data["active"]),
+            replicas=tuple(Instance.from_json(r) for r in replicas),
             front=FrontState.from_json(front) if front else None,
             started_at=float(data.get("started_at", 0.0)),
         )
@@ -108,7 +132,8 @@ class RuntimeDir:
 
     def __init__(self, config_dir: Path) -> None:
         self.config_dir = config_dir
-        self.path = config_dir / ".run"
+        # Absolute: processes are found by the paths on their command lines (processes_named_in).
+        self.path = config_dir.resolve() / ".run"
 
     def ensure(self) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -125,8 +150,11 @@ class RuntimeDir:
     def journal_file(self) -> Path:
         return self.path / "reload.json"
 
-    def log_file(self, slot: str) -> Path:
-        return self.path / f"gateway-{slot}.log"
+    def log_file(self, slot: str, index: int = 0) -> Path:
+        return self.path / (f"gateway-{slot}.log" if index == 0 else f"gateway-{slot}-{index}.log")
+
+    def snapshot(self, slot: str) -> Path:
+        return self.path / f"live-{slot}.yaml"
 
     @property
     def haproxy_config(self) -> Path:
@@ -135,6 +163,10 @@ class RuntimeDir:
     @property
     def haproxy_socket(self) -> Path:
         return self.path / "haproxy.sock"
+
+    @property
+    def haproxy_pid(self) -> Path:
+        return self.path / "haproxy.pid"
 
     @property
     def haproxy_log(self) -> Path:
@@ -156,7 +188,7 @@ class RuntimeDir:
     def write_state(self, state: GatewayState) -> None:
         self.ensure()
         write_atomic(self.state_file, state.to_json())
-        write_atomic(self.pid_file, f"{state.active.pid}\n")
+        write_atomic(self.pid_file, "".join(f"{replica.pid}\n" for replica in state.replicas))
 
     def clear_state(self) -> None:
         for path in (self.state_file, self.pid_file):
@@ -209,6 +241,27 @@ def pid_matches(pid: int, *needles: str) -> bool:
             return False
     cmd = " ".join(_cmdline(pid))
     return all(needle in cmd for needle in needles)
+
+
+def processes_named_in(directory: Path, *programs: str) -> list[int]:
+    """Process-group leaders running one of ``programs`` on a file in ``directory`` (by command line).
+
+    What a run directory's own record may miss: a LiteLLM started from a snapshot there, or an
+    HAProxy on its haproxy.cfg, by a command that was killed before it wrote the state.
+    """
+    marker = str(directory.resolve()) + "/"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        words = _cmdline(int(entry.name))
+        if not any(marker in word for word in words) or not any(p in w for w in words[:2] for p in programs):
+            continue
+        pid = int(entry.name)
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid and pid_matches(pid):
+                found.append(pid)
+    return sorted(found)
 
 
 def stop_process_group(pid: int, *, timeout: float = 15.0) -> None:

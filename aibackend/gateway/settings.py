@@ -24,6 +24,9 @@ class GatewayPlan:
     master_key_env: str
     config_text: str
     backups_keep: int
+    replicas: int = 1
+    # Where the LiteLLM processes share their state, when there are several (router_settings.redis_*).
+    state_redis: tuple[str, int] | None = None
 
 
 def plan_for(config_dir: Path) -> GatewayPlan:
@@ -33,12 +36,17 @@ def plan_for(config_dir: Path) -> GatewayPlan:
     result = build(config_dir)
     if not result.ok or result.sources is None or result.text is None:
         raise ConfigInvalid(result.diagnostics)
-    server = result.sources.gateway.server
+    from generator.render import shared_state
+
+    gateway = result.sources.gateway
+    server = gateway.server
     return GatewayPlan(
         host=str(server.host),
         port=int(server.port),
         workers=int(server.workers),
         master_key_env=str(server.master_key_env),
         config_text=result.text,
-        backups_keep=int(result.sources.gateway.backups.keep),
+        backups_keep=int(gateway.backups.keep),
+        replicas=int(server.replicas),
+        state_redis=(str(gateway.cache.host), int(gateway.cache.port)) if shared_state(gateway) else None,
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aibackend.observability.prometheus import API_REQUESTS, gateway_exprs
+from generator.stats import DEFAULT_PERCENTILES, percentile_key
 
 __all__ = [
     "DASHBOARDS",
@@ -43,9 +44,11 @@ class Dashboard:
 
 
 def _quantiles(metric: str, by: str, legend: str) -> tuple[tuple[str, str], ...]:
+    """One line per percentile of the project's one set (generator.stats.DEFAULT_PERCENTILES)."""
     return tuple(
-        (f"p{q} {legend}", f"histogram_quantile(0.{q}, sum by (le, {by}) (rate({metric}_bucket[{RATE}])))")
-        for q in ("50", "95", "99")
+        (f"{percentile_key(q)} {legend}",
+         f"histogram_quantile({q / 100:g}, sum by (le, {by}) (rate({metric}_bucket[{RATE}])))")
+        for q in DEFAULT_PERCENTILES
     )
 
 

@@ -10,7 +10,10 @@
 6. a summary table per model group, and the reports' paths.
 
 Everything started is stopped at the end, on failure and on Ctrl-C/SIGTERM (``Stack.close``):
-simulators and the gateway run in their own process groups, which are killed as groups.
+simulators and the gateway run in their own process groups, which are killed as groups. The demo
+owns what it starts (``generator.lifeline``): if the demo itself is killed (SIGKILL, the OOM
+killer), its warden stops all of it within seconds; and the next demo stops whatever an earlier,
+killed demo (and its warden) left behind.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class DemoOptions:
     users: int = 2
     keep_running: bool = False
     workdir: Path | None = None  # default: a new temporary directory
+    store: Path | None = None  # the results store its load tests are recorded in (None: not recorded)
     say: Callable[[str], None] = print
 
 
@@ -173,7 +177,8 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) end the demo like Ctrl-C: through the ``finally`` that stops everything."""
+    """SIGTERM (and SIGHUP) end the demo like Ctrl-C: through the ``finally`` that stops everything. SIGINT
+    too, set here: a demo started in the background of a script inherits it ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -181,7 +186,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
@@ -258,7 +263,9 @@ def start_redis(stack: Stack) -> int | None:
     directory.mkdir(exist_ok=True)
     stack.redis = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", "",
-         "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "redis.log")],
+         "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "redis.log"),
+         # Its default process title overwrites its environment, and with it the owner's token.
+         "--set-proc-title", "no"],
         stdin=subprocess.DEVNULL, start_new_session=True)
     from generator.net import port_is_open
 
@@ -284,7 +291,8 @@ def rewrite_copy(sources: Sources, target_dir: Path, urls: dict[str, str], *, ga
     (target_dir / "providers.yaml").write_text(providers_yaml(providers), encoding="utf-8")
     shutil.copyfile(sources.config_dir / "model-mappings.yaml", target_dir / "model-mappings.yaml")
     gateway = sources.gateway
-    server = gateway.server.model_copy(update={"host": "127.0.0.1", "port": gateway_port, "workers": 1})
+    server = gateway.server.model_copy(update={"host": "127.0.0.1", "port": gateway_port, "workers": 1,
+                                               "replicas": 1})
     cache = (CacheSettings(enabled=False) if redis_port is None else gateway.cache.model_copy(update={
         "enabled": True, "type": "redis", "host": "127.0.0.1", "port": redis_port, "password_env": None}))
     gateway = gateway.model_copy(update={"server": server, "cache": cache})
@@ -350,9 +358,35 @@ def load_groups(routes: Any) -> list[str]:
     return groups[:MAX_LOAD_GROUPS]
 
 
+# A group with an rpm limit is loaded at this share of it. Loaded beyond it, LiteLLM (pre-call
+# checks) finds the deployment rate-limited, retries it twice with back-off and then falls back:
+# requests of ~5 s TTFT, all of it the gateway's (docs/reading-a-load-test-report.md).
+RPM_SHARE = 0.8
+
+
+def rpm_limits(config_path: Path, groups: list[str]) -> dict[str, int]:
+    """Each group's requests per minute as the generated config tells LiteLLM to enforce them (the
+    sum over its deployments; a group with an unlimited deployment is left out)."""
+    import yaml
+
+    entries = (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get("model_list") or []
+    limits: dict[str, int] = {}
+    for group in groups:
+        rpms = [(e.get("litellm_params") or {}).get("rpm") for e in entries if e.get("model_name") == group]
+        counts = [r for r in rpms if isinstance(r, int)]
+        if rpms and len(counts) == len(rpms):
+            limits[group] = sum(counts)
+    return limits
+
+
 def load_test(stack: Stack, groups: list[str], options: DemoOptions) -> list[GroupFigures]:
-    """One ``aibackend loadtest`` per group, all at once, for ``duration`` seconds."""
+    """One ``aibackend loadtest`` per group, all at once, for ``duration`` seconds; a group with an
+    rpm limit at RPM_SHARE of it (open loop), so that the figures are the backends', not the limiter's."""
+    from aibackend.dashboard.demo import loadtest_flags
+    from generator.store import output_path
+
     assert stack.gateway_url is not None
+    limits = rpm_limits(output_path(stack.config_dir), groups)
     reports = stack.workdir / "reports"
     reports.mkdir(exist_ok=True)
     env = {**os.environ, "LITELLM_MASTER_KEY": stack.key, "PYTHONUNBUFFERED": "1"}
@@ -362,7 +396,12 @@ def load_test(stack: Stack, groups: list[str], options: DemoOptions) -> list[Gro
         log = report.with_suffix(".out")
         command = [sys.executable, "-m", "aibackend.cli", "loadtest", "--host", stack.gateway_url, "--model", group,
                    "--duration", f"{options.duration:g}", "--users", str(options.users), "--max-tokens", "32",
-                   "--prompt-tokens", "16", "--timeout", "30", "--report", str(report)]
+                   "--prompt-tokens", "16", "--timeout", "30", "--report", str(report),
+                   *loadtest_flags(options.store, options.config_dir)]
+        if group in limits:
+            command += ["--rate", f"{RPM_SHARE * limits[group] / 60:.3g}"]
+            options.say(f"      {group}: rpm {limits[group]} configured: loaded at {RPM_SHARE:.0%} of it "
+                        f"({RPM_SHARE * limits[group] / 60:.3g} req/s, open loop)")
         with open(log, "wb") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)
@@ -428,11 +467,29 @@ def write_index(stack: Stack, figures: list[GroupFigures]) -> Path:
 # --- the whole demo ------------------------------------------------------------------------------
 
 
+def stop_leftovers(workdir: Path, say: Callable[[str], None]) -> None:
+    """What an earlier demo left running: its owner died with its warden, or it ran in ``workdir``."""
+    from generator import lifeline
+
+    for token, pids in lifeline.orphans("demo").items():
+        lifeline.stop_pids(pids)
+        say(f"      stopped {len(pids)} process(es) left by an earlier demo that was killed (owner {token})")
+    stray = _processes_mentioning(str(workdir))
+    if stray:
+        _kill_pids(stray)
+        say(f"      stopped {len(stray)} process(es) an earlier demo left running on {workdir}")
+
+
 def run_demo(options: DemoOptions) -> int:
+    from generator import lifeline
+
     say = options.say
     config_dir = Path(options.config_dir)
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="aibackend-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    stop_leftovers(workdir, say)
+    # Everything started from here on (simulators, Redis, LiteLLM, Locust) dies with this process.
+    lifeline.own_children("demo")
     stack = Stack(workdir=workdir, config_dir=workdir / "config", key="sk-demo-" + secrets.token_hex(24))
     steps = Steps(6, say)
     problems: list[str] = []
@@ -508,8 +565,11 @@ def run_demo(options: DemoOptions) -> int:
                     problems.append(f"load test: no report for {', '.join(broken)}")
             say(f"demo finished in {steps.elapsed():.0f} s" + (f" with problems: {'; '.join(problems)}"
                                                                  if problems else ""))
+            from aibackend.dashboard.demo import dashboard_hint
+
+            dashboard_hint(options.store, config_dir, say)
             if options.keep_running:
-                keep_running(stack, groups, say)
+                keep_running(stack, groups, say, store=options.store)
         return 1 if problems else 0
     finally:
         say("stopping everything the demo started ...")
@@ -520,7 +580,7 @@ def run_demo(options: DemoOptions) -> int:
             os.environ["LITELLM_MASTER_KEY"] = previous_key
 
 
-def keep_running(stack: Stack, groups: list[str], say: Callable[[str], None]) -> None:
+def keep_running(stack: Stack, groups: list[str], say: Callable[[str], None], *, store: Path | None = None) -> None:
     """Leave the stack up until Ctrl-C; print how to reach it (the key goes to the terminal only)."""
     model = groups[0] if groups else "MODEL"
     from loadtests.launcher import LOCUSTFILE as locustfile
@@ -535,6 +595,13 @@ def keep_running(stack: Stack, groups: list[str], say: Callable[[str], None]) ->
     say(f"  {sys.executable} -m locust -f {locustfile} --host {stack.gateway_url} --llm-model {model} "
         "--web-host 127.0.0.1   # Locust web UI on http://127.0.0.1:8089")
     say(f"  aibackend health --config-dir {stack.config_dir}")
+    from aibackend.dashboard.demo import serve_for_demo
+
+    dashboard = serve_for_demo(store, stack.config_dir, say)
     say("press Ctrl-C to stop everything")
-    while True:
-        time.sleep(1)
+    try:
+        while True:
+            time.sleep(1)
+    finally:
+        if dashboard is not None:
+            dashboard.stop()

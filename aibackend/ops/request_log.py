@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from generator.stats import percentile
+from generator.stats import DEFAULT_PERCENTILES, percentile, percentile_key
 
 __all__ = [
     "AccessLine",
@@ -215,9 +215,9 @@ class GroupStats:
         return {
             "model_group": self.model_group, "backend": self.backend, "count": self.count, "errors": self.errors,
             "error_rate": round(self.errors / self.count, 4) if self.count else 0.0,
-            "latency_ms": {"p50": pct(self.latencies, 50), "p90": pct(self.latencies, 90),
-                           "p99": pct(self.latencies, 99), "max": max(self.latencies, default=None)},
-            "ttft_ms": {"p50": pct(self.ttfts, 50), "p99": pct(self.ttfts, 99)},
+            "latency_ms": {**{percentile_key(q): pct(self.latencies, q) for q in DEFAULT_PERCENTILES},
+                           "max": max(self.latencies, default=None)},
+            "ttft_ms": {percentile_key(q): pct(self.ttfts, q) for q in DEFAULT_PERCENTILES},
             "completion_tokens": self.completion_tokens,
             "status_codes": dict(sorted(self.status_codes.items())),
         }

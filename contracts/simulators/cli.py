@@ -94,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     latency.add_argument("--ctx-size", type=_count, default=None, metavar="N",
                          help="llama.cpp types: prompts of N tokens or more get the real server's 400 "
                               "(default 2048, as the engines run; 0 = no window)")
+    latency.add_argument("--char-tokens", type=_positive_int, default=1, metavar="N",
+                         help="llama.cpp types: a byte-level model writing N-byte characters, one token per "
+                              "byte (2-4); the real server's partial-UTF-8 handling is reproduced (1: words)")
     latency.add_argument("--seed", type=int, default=0, help="seed of the text, the jitter and the error draws (0)")
     faults = parser.add_argument_group("faults (inference endpoints; all switchable via POST /_sim/control)")
     faults.add_argument("--error-rate", type=_rate, default=0.0, help="probability of an error answer (0)")
@@ -130,7 +133,7 @@ def config_from_args(args: argparse.Namespace) -> object:
             port=DEFAULT_PORTS[args.type] if args.port is None else args.port, seed=args.seed,
             ttft_ms=args.ttft_ms, prefill_ms_per_token=args.prefill_ms_per_token, tpot_ms=args.tpot_ms,
             jitter_ms=args.jitter_ms, tokens_per_chunk=args.tokens_per_chunk, slots=args.slots,
-            output_tokens=args.output_tokens, ctx_size=args.ctx_size, error_rate=args.error_rate, error_status=args.error_status,
+            output_tokens=args.output_tokens, ctx_size=args.ctx_size, char_tokens=args.char_tokens, error_rate=args.error_rate, error_status=args.error_status,
             error_body=args.error_body, hang_before_headers_s=args.hang_before_headers_s,
             slow_headers_ms=args.slow_headers_ms, stall_after_chunks=args.stall_after_chunks, stall_s=args.stall_s,
             disconnect_after_chunks=args.disconnect_after_chunks, malformed_chunk=args.malformed_chunk,

@@ -41,6 +41,10 @@ DEFAULT_MODELS = {
 DEFAULT_CTX_SIZES = {"llama_cpp": 2048, "llama_cpp_python": 2048}
 
 
+# The types whose handling of a character spread over several tokens was seen on the real server.
+CHAR_TOKEN_TYPES = ("llama_cpp", "llama_cpp_python")
+
+
 class ConfigError(UsageError, ValueError):
     """A field has a value the simulator cannot use; the message names the field."""
 
@@ -60,6 +64,10 @@ class SimulatorConfig:
     tokens_per_chunk: int = 1
     slots: int = 64  # concurrent sequences; requests beyond wait in a FIFO queue
     output_tokens: int = 16  # the "natural" answer length before EOS (max_tokens may cut it)
+    # Tokens per character: 1, word tokens; 2-4, a byte-level model writing only characters of that
+    # many UTF-8 bytes, one token per byte (llama types only: how each holds back, cuts or finishes
+    # a character is reproduced, contracts/simulators/utf8.py).
+    char_tokens: int = 1
     # Prompts of this many tokens or more are rejected as the real server does; None: the type's
     # default (DEFAULT_CTX_SIZES), 0: no window. Only the llama.cpp types have one.
     ctx_size: int | None = None
@@ -110,6 +118,7 @@ class SimulatorConfig:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise ConfigError(f"{name}: must be an integer >= 0 or null (got {value!r})")
         self._validate_ctx_size()
+        self._validate_char_tokens()
         if not isinstance(self.error_rate, int | float) or not 0 <= self.error_rate <= 1:
             raise ConfigError(f"error_rate: must be between 0 and 1 (got {self.error_rate!r})")
         if not isinstance(self.error_status, int) or not 400 <= self.error_status <= 599:
@@ -134,6 +143,14 @@ class SimulatorConfig:
         if self.ctx_size and self.type not in DEFAULT_CTX_SIZES:
             raise ConfigError(f"ctx_size: the {self.type} simulator has no context window (only "
                               f"{', '.join(DEFAULT_CTX_SIZES)}); use 0 or leave it unset")
+
+    def _validate_char_tokens(self) -> None:
+        value = self.char_tokens
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4:
+            raise ConfigError(f"char_tokens: must be an integer from 1 to 4 (got {value!r})")
+        if value > 1 and self.type not in CHAR_TOKEN_TYPES:
+            raise ConfigError(f"char_tokens: only the {' and '.join(CHAR_TOKEN_TYPES)} simulators model characters "
+                              f"over several tokens; use 1 for {self.type}")
 
     @property
     def context_window(self) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from contracts.simulators.config import SimulatorConfig
 from contracts.simulators.latency import Schedule, plan_schedule
 from contracts.simulators.text import TextGenerator
+from contracts.simulators.utf8 import character_tokens
 
 __all__ = ["Generation", "completion_length", "plan_generation"]
 
@@ -33,7 +34,7 @@ class Generation:
     model: str
     created: int
     prompt_tokens: int
-    choices: list[list[str]]  # tokens of each choice
+    choices: list[list[str]]  # tokens of each choice ("": a byte of a character not yet complete)
     finish_reasons: list[str]
     schedule: Schedule
 
@@ -58,7 +59,18 @@ class Generation:
         return "".join(self.choices[choice][start : start + self.schedule.sizes[chunk]])
 
     def text(self, choice: int) -> str:
+        """The whole characters of the choice (a character cut by max_tokens is not in it)."""
         return "".join(self.choices[choice])
+
+    def first_token_held(self, choice: int = 0) -> bool:
+        """The first token is a byte of a multi-byte character (no text of its own)."""
+        tokens = self.choices[choice]
+        return bool(tokens) and tokens[0] == ""
+
+    def tokens_with_eos(self) -> int:
+        """Tokens as llama-server counts them: the end-of-generation token of an answer that ended
+        by itself is sampled and counted (n_decoded; usage, timings.predicted_n, tokens_predicted)."""
+        return self.completion_tokens + sum(1 for reason in self.finish_reasons if reason == "stop")
 
 
 def plan_generation(
@@ -74,12 +86,18 @@ def plan_generation(
     min_tokens: int = 0,
     exceed_by: int = 0,
 ) -> Generation:
+    width = config.char_tokens
+    # A byte-level answer ends (EOS) after whole characters only.
+    natural = -(-config.output_tokens // width) * width
     length, finish = completion_length(
-        natural=config.output_tokens, max_tokens=max_tokens, ignore_eos=ignore_eos, min_tokens=min_tokens,
+        natural=natural, max_tokens=max_tokens, ignore_eos=ignore_eos, min_tokens=min_tokens,
         exceed_by=exceed_by,
     )
-    words = TextGenerator(config.seed)
-    choices = [words.tokens(f"{prompt_key}#{index}", length) for index in range(n)]
+    if width == 1:
+        words = TextGenerator(config.seed)
+        choices = [words.tokens(f"{prompt_key}#{index}", length) for index in range(n)]
+    else:
+        choices = [character_tokens(config.seed, f"{prompt_key}#{index}", length, width) for index in range(n)]
     schedule = plan_schedule(
         prompt_tokens=prompt_tokens,
         completion_tokens=length,

@@ -11,6 +11,7 @@ from contracts.simulators.metrics import llama_cpp_metrics
 from contracts.simulators.openai_api import CONTEXT_LENGTH, error_reply, timings
 from contracts.simulators.replies import Call, Delayed, Reply, Streamed, dumps, json_reply, text_reply
 from contracts.simulators.text import count_tokens
+from contracts.simulators.utf8 import plain_text
 
 __all__ = ["LOADING_BODY", "handle_completion", "handle_health", "handle_metrics", "handle_props",
            "handle_slots", "handle_tokenize"]
@@ -90,10 +91,10 @@ def _final(call: Call, gen: Generation, prompt: str, content: str, settings: dic
     finish = gen.finish_reasons[0]
     return {
         "index": 0, "content": content, "tokens": [], "id_slot": 0, "stop": True, "model": gen.model,
-        "tokens_predicted": gen.completion_tokens, "tokens_evaluated": gen.prompt_tokens,
+        "tokens_predicted": gen.tokens_with_eos(), "tokens_evaluated": gen.prompt_tokens,
         "generation_settings": settings, "prompt": prompt, "has_new_line": False,
         "truncated": False, "stop_type": "limit" if finish == "length" else "eos", "stopping_word": "",
-        "tokens_cached": gen.prompt_tokens + gen.completion_tokens, "timings": timings(gen),
+        "tokens_cached": gen.prompt_tokens + gen.tokens_with_eos(), "timings": timings(gen),
     }
 
 
@@ -133,14 +134,22 @@ def handle_completion(call: Call) -> Reply | Streamed | Delayed:
     temperature = body.get("temperature")
     settings = _generation_settings(call, n_predict, float(temperature) if isinstance(temperature, int | float) else 0.8)
     if body.get("stream") is not True:
-        return Delayed(gen, json_reply(200, _final(call, gen, prompt_text, gen.text(0), settings)), model=model)
+        content = plain_text(gen.choices[0], replace_tail=True)  # cut inside a character: U+FFFD
+        return Delayed(gen, json_reply(200, _final(call, gen, prompt_text, content, settings)), model=model)
     chunks = []
     sent = 0
+
+    def partial(content: str, predicted: int) -> bytes:
+        chunk = {"index": 0, "content": content, "tokens": [], "stop": False, "id_slot": -1,
+                 "tokens_predicted": predicted, "tokens_evaluated": prompt_tokens}
+        return b"data: " + dumps(chunk) + b"\n\n"
+
     for c in range(gen.chunk_count):
         sent += gen.schedule.sizes[c]
-        chunk = {"index": 0, "content": gen.chunk_text(0, c), "tokens": [], "stop": False, "id_slot": -1,
-                 "tokens_predicted": sent, "tokens_evaluated": prompt_tokens}
-        chunks.append(b"data: " + dumps(chunk) + b"\n\n")
-    trailer = b"data: " + dumps(_final(call, gen, prompt_text, "", {**settings, "stream": True})) + b"\n\n"
+        text = gen.chunk_text(0, c)
+        # Bytes of a character not complete yet are held back (the text completion's rule).
+        chunks.append(partial(text, sent) if text else b"")
+    trailer = partial("", sent + 1) if gen.finish_reasons[0] == "stop" else b""  # the EOS token's partial
+    trailer += b"data: " + dumps(_final(call, gen, prompt_text, "", {**settings, "stream": True})) + b"\n\n"
     malformed = b'data: {"index":0,"content":\n\n'
     return Streamed(gen, "text/event-stream", b"", chunks.__getitem__, trailer, malformed, model=model)

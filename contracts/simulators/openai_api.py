@@ -18,6 +18,7 @@ from typing import Any
 from contracts.simulators.generation import Generation, plan_generation
 from contracts.simulators.replies import Call, Delayed, Reply, Streamed, dumps, json_reply
 from contracts.simulators.text import count_tokens, prompt_tokens_of_chat
+from contracts.simulators.utf8 import llama_cpp_python_length, plain_text
 
 __all__ = ["CONTEXT_LENGTH", "FLAVORS", "Flavor", "error_reply", "handle_chat", "handle_completion", "handle_models"]
 
@@ -56,7 +57,18 @@ class Flavor:
     # (CustomChatCompletionMessageParam), a request without a model name is served by the model,
     # stream_options is refused without stream only when not empty, top_p must be above 0.
     vllm_validation: bool = False
+    # --- ends of answers, seen with the eos and bytes tiny models (contracts/simulators/utf8.py) ----
+    counts_eos: bool = False  # llama-server counts the EOS token of an answer that ended by itself
+    eos_text_chunk: bool = False  # ...and streams a "" text-completion chunk for it
+    role_with_first_token: bool = False  # the role chunk rides on token 1's partial: none if token 1 is held
+    tail_replacement: bool = False  # an answer cut inside a character ends in U+FFFD (completions)
+    finishes_characters: bool = False  # llama-cpp-python runs past max_tokens to finish a character
+    flushes_held_tokens: bool = False  # ...and streams leftover bytes one "" chunk per token at the end
 
+
+# The max-tokens violation mode of a type whose real server overruns max_tokens by 1-3 tokens (a
+# known deviation, contracts/specbuilder/llama_cpp_python.py): one token more than that.
+OVERRUN_PAST_THE_RECORDS = 4
 
 FLAVORS: dict[str, Flavor] = {
     "openai": Flavor("openai", {"role": "assistant", "content": "", "refusal": None}, False, True, True,
@@ -65,9 +77,11 @@ FLAVORS: dict[str, Flavor] = {
                    None, False, False, False, True, False, vllm_validation=True),
     "llama_cpp": Flavor("llama_cpp", {"role": "assistant", "content": None}, False, True, False,
                         "b6100-sim", False, True, False, True, True, text_id_prefix="chatcmpl", text_logprobs=True,
-                        text_stream_usage=True, cached_tokens=True, llama_server_validation=True),
+                        text_stream_usage=True, cached_tokens=True, llama_server_validation=True,
+                        counts_eos=True, eos_text_chunk=True, role_with_first_token=True, tail_replacement=True),
     "llama_cpp_python": Flavor("llama_cpp_python", {"role": "assistant"}, False, True, True,
-                               None, False, True, True, False, False),
+                               None, False, True, True, False, False,
+                               finishes_characters=True, flushes_held_tokens=True),
     "ollama": Flavor("ollama", None, True, True, False, "fp_ollama", True, False, False, True, False),
 }
 
@@ -470,8 +484,9 @@ def _max_tokens(call: Call, body: dict[str, Any], flavor: Flavor, prompt_tokens:
 
 
 def _usage(call: Call, gen: Generation, flavor: Flavor) -> dict[str, Any]:
-    total = gen.prompt_tokens + gen.completion_tokens + (1 if call.violates("usage-arithmetic") else 0)
-    usage: dict[str, Any] = {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+    completion = gen.tokens_with_eos() if flavor.counts_eos else gen.completion_tokens
+    total = gen.prompt_tokens + completion + (1 if call.violates("usage-arithmetic") else 0)
+    usage: dict[str, Any] = {"prompt_tokens": gen.prompt_tokens, "completion_tokens": completion,
                              "total_tokens": total}
     if flavor.cached_tokens:
         usage["prompt_tokens_details"] = {"cached_tokens": 0}  # the simulator keeps no prompt cache
@@ -505,7 +520,7 @@ def _context_exceeded(call: Call, flavor: Flavor, kind: str, prompt_tokens: int,
 def timings(gen: Generation) -> dict[str, Any]:
     prompt_ms = gen.schedule.prefill_s * 1000
     predicted_ms = sum(gen.schedule.gaps_s) * 1000
-    predicted_n = gen.completion_tokens
+    predicted_n = gen.tokens_with_eos()  # timings are llama-server's: the EOS token counts
     return {
         "cache_n": 0,
         "prompt_n": gen.prompt_tokens,
@@ -562,7 +577,7 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
         return "delta", delta
 
     preamble = b""
-    if chat and flavor.role_delta is not None:
+    if chat and flavor.role_delta is not None and not (flavor.role_with_first_token and gen.first_token_held()):
         preamble = b"".join(event([_choice(flavor, i, "delta", dict(flavor.role_delta), None)]) for i in choices)
     # Content chunks differ only by their text: render each shape once, splice the JSON-escaped text in
     # (a thousand streams make json.dumps per chunk the simulator's main cost).
@@ -579,9 +594,19 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
     last = gen.chunk_count - 1
     finish_on_last = not flavor.separate_finish_chunk and not no_finish
 
+    # A chunk of bytes that are no character yet is held back (sent with the byte that completes the
+    # character, or never); llama-cpp-python sends the bytes still held when it stops, one "" each.
+    texts = [gen.chunk_text(0, c) for c in range(gen.chunk_count)] if call.config.char_tokens > 1 else None
+    flushed_from = gen.chunk_count
+    if texts is not None and flavor.flushes_held_tokens:
+        while flushed_from > 0 and texts[flushed_from - 1] == "":
+            flushed_from -= 1
+
     def render(c: int) -> bytes:
         if c == 1 and broken_second:
             return malformed
+        if texts is not None and texts[c] == "" and c < flushed_from:
+            return b""
         if len(choices) == 1:
             return content_event(0, gen.chunk_text(0, c), gen.finish_reasons[0] if c == last and finish_on_last
                                  else None)
@@ -596,6 +621,8 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
     usage_inline = not chat and flavor.text_stream_usage
     usage_chunk = include_usage and not usage_inline
     trailer = b""
+    if not chat and flavor.eos_text_chunk and len(choices) == 1 and gen.finish_reasons[0] == "stop":
+        trailer += content_event(0, "", None)  # the EOS token's own partial: no text
     if flavor.separate_finish_chunk:
         for i in choices:
             if chat:
@@ -626,12 +653,15 @@ def _stream(call: Call, flavor: Flavor, gen: Generation, body: dict[str, Any], k
 def _complete(call: Call, flavor: Flavor, gen: Generation, kind: str, *, valid_request: bool = True) -> Delayed:
     chat = kind == "chat"
     choices = []
-    for i, _tokens in enumerate(gen.choices):
+    for i, tokens in enumerate(gen.choices):
+        # Cut inside a character: llama-server's completion ends in U+FFFD, its chat answer drops the
+        # bytes unless nothing else is left; llama-cpp-python decodes with errors="ignore".
+        text = plain_text(tokens, replace_tail=flavor.tail_replacement and (not chat or not gen.text(i)))
         if chat:
-            choices.append(_choice(flavor, i, "message", {"role": "assistant", "content": gen.text(i)},
+            choices.append(_choice(flavor, i, "message", {"role": "assistant", "content": text},
                                    gen.finish_reasons[i]))
         else:
-            choices.append(_choice(flavor, i, "text", gen.text(i), gen.finish_reasons[i]))
+            choices.append(_choice(flavor, i, "text", text, gen.finish_reasons[i]))
     obj = "chat.completion" if chat else "text_completion"
     # The schema modes break answers to valid requests only: the answer to a request llama-server
     # serves against the contract is what its known-deviation record matches (a valid ChatCompletion
@@ -684,6 +714,13 @@ def _handle(call: Call, flavor: Flavor, kind: str) -> Reply | Streamed | Delayed
     if window and prompt_tokens >= window:
         return _context_exceeded(call, flavor, kind, prompt_tokens, body)
     max_tokens = _max_tokens(call, body, flavor, prompt_tokens)
+    exceed_by = 0
+    if call.violates("max-tokens") and max_tokens is not None:
+        # Beyond what a known deviation excuses: llama-cpp-python's own overrun is 1-3 tokens.
+        exceed_by = OVERRUN_PAST_THE_RECORDS if flavor.finishes_characters else 1
+    width = call.config.char_tokens
+    if flavor.finishes_characters and width > 1 and max_tokens is not None and max_tokens > 0:
+        exceed_by += llama_cpp_python_length(width, max_tokens) - max_tokens  # a known deviation
     n = body.get("n") if _is_int(body.get("n")) and not flavor.fastapi_validation and flavor.name != "llama_cpp" else 1
     n = max(1, min(int(n or 1), MAX_N))
     gen = plan_generation(
@@ -696,7 +733,7 @@ def _handle(call: Call, flavor: Flavor, kind: str) -> Reply | Streamed | Delayed
         n=n,
         ignore_eos=body.get("ignore_eos") is True,
         min_tokens=body["min_tokens"] if _is_int(body.get("min_tokens")) and body["min_tokens"] > 0 else 0,
-        exceed_by=1 if call.violates("max-tokens") and max_tokens is not None else 0,
+        exceed_by=exceed_by,
     )
     if body.get("stream") is True:
         return _stream(call, flavor, gen, body, kind)

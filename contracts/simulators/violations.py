@@ -63,7 +63,7 @@ VIOLATION_EFFECTS: dict[str, str] = {
     "completion-schema": "non-streaming text completion has object='completion'",
     "json-content-type": "non-streaming completions are sent as text/plain",
     "usage-arithmetic": "usage.total_tokens is prompt + completion + 1 (streams and not)",
-    "max-tokens": "one token more than max_tokens is generated (usage consistent with it)",
+    "max-tokens": "one token more than max_tokens is generated (usage consistent with it; llama_cpp_python: four, one past its known 1-3-token overrun)",
     "sse-content-type": "streams are sent as text/plain",
     "sse-framing": "events end with a single newline (no blank line between events)",
     "sse-chunk-json": "the second content chunk is truncated JSON (a 1-chunk answer: a broken event before it)",

@@ -3,8 +3,9 @@
 Each record (an entry of a spec's ``x-known-deviations``, kept in the type's module as
 ``KNOWN_DEVIATIONS``) names ONE violation exactly (check, rule, endpoint, and ``case`` = the
 violation's ``expected`` text) and the ONE observed behaviour that is excused (``match``): a status
-with a body matching a named schema of the spec, a status with an exact text body, or an exact
-``actual``. The suite reports such a violation as a known deviation instead of a failure
+with a body matching a named schema of the spec, a status with an exact text body, an exact
+``actual``, or one of an enumerated few exact ``actual_in`` (a deviation whose size the server's
+source bounds: each possible text is listed, none is a pattern). The suite reports such a violation as a known deviation instead of a failure
 (``contracts/suite/deviations.py``); the same rule broken any other way still fails. ``server``,
 ``evidence`` and ``why`` say who does it and how we know.
 

@@ -21,7 +21,7 @@ from contracts.specbuilder.blocks import (
     ref,
     response,
 )
-from contracts.specbuilder.deviations import fuzz_500
+from contracts.specbuilder.deviations import FUZZ_PATHS, fuzz_500
 from contracts.specbuilder.openai_family import (
     Requests,
     Responses,
@@ -29,6 +29,7 @@ from contracts.specbuilder.openai_family import (
     openai_request_schemas,
     openai_response_schemas,
 )
+from contracts.suite.check import MAX_TOKENS
 
 __all__ = ["CONTRACT_TYPE", "KNOWN_DEVIATIONS", "REQUESTS", "RESPONSES", "build"]
 
@@ -166,6 +167,71 @@ LCP_FUZZ_DEVIATIONS: list[Schema] = [
     ),
 ]
 
+# max_tokens overrun (found with the byte-level tiny models, contracts/engines/tiny_model.py):
+# Llama._create_completion (llama_cpp/llama.py, 0.3.36) skips its `len(completion_tokens) >= max_tokens` test
+# with `continue` while the text ends inside a multi-byte UTF-8 character (`multibyte_fix`), so a character
+# begun at the limit is finished: 1-3 tokens more than asked (a 4-byte character needs 3 more), all generated
+# and counted in usage. A stream shows it only when the text is not UTF-8 (then every token may be its own
+# chunk, one "" each for stray bytes): content chunks never outnumber its tokens, so N + 1..3 chunks is the
+# same overrun. The records list exactly max_tokens + 1..3, in usage and in content chunks; anything longer
+# (only a text that is not UTF-8 can re-arm the wait: a random-byte model) still fails.
+LCP_OVERRUN_EVIDENCE = (
+    "the bytes tiny model (2-byte characters, one token per byte): POST /v1/chat/completions "
+    '{"model": "tiny-llama", "messages": [{"role": "user", "content": "Say hello in three words."}], '
+    '"max_tokens": 3} -> 200 {"id":"chatcmpl-ffc97ae4-...","object":"chat.completion",...,"choices":[{"index":0,'
+    '"message":{"content":"\\u014d\\u02d0","role":"assistant"},"logprobs":null,"finish_reason":"length"}],'
+    '"usage":{"prompt_tokens":42,"completion_tokens":4,"total_tokens":46}}; llama-server answers the same request '
+    '{"content":"\\u073d"} with completion_tokens 3. The bytes-3 and bytes-4 models overrun max_tokens 4 and 5 '
+    "by 2 and 3 (tests/contract/test_engine_overrun.py)"
+)
+LCP_OVERRUN_WHY = (
+    "Llama._create_completion (llama_cpp/llama.py) `continue`s past the max_tokens test while multibyte_fix > 0, "
+    "i.e. while the generated text ends in an incomplete UTF-8 character, and so finishes that character: up to "
+    "3 more tokens (a 4-byte character begun at the limit), generated and counted in usage.completion_tokens."
+)
+LCP_OVERRUN_CHUNK_EVIDENCE = (
+    "the random-bytes tiny model (byte tokens at random, text often not UTF-8): POST /v1/chat/completions "
+    '{"model": "tiny-llama", "messages": [{"role": "user", "content": "Say hello in three words."}], '
+    '"max_tokens": 3, "seed": 0, "stream": true} -> content deltas "7", " o", "", "X", "", "b" (4 non-empty) '
+    "then finish_reason length; without the seed 27 of 300 such streams had 4 content chunks, 7 had 5, 1 had 6, "
+    "1 had 7 (tests/contract/test_engine_overrun.py replays the seeded one)"
+)
+# The suite asks for MAX_TOKENS; fuzzing for 1..FUZZ_MAX_TOKENS (contracts/fuzz.py caps every request at 4).
+FUZZ_MAX_TOKENS = 4
+
+
+def _overrun(check: str, endpoint: str, limit: int, *, in_chunks: bool = False) -> Schema:
+    """The record of the overrun at ``limit`` as the check reports it: in usage, or in content chunks."""
+    if in_chunks:
+        case, seen = f"at most max_tokens = {limit} tokens", [f"{limit + extra} content chunks for choice 0" for extra in (1, 2, 3)]
+    else:
+        case, seen = f"completion_tokens <= max_tokens = {limit}", [f"completion_tokens = {limit + extra}" for extra in (1, 2, 3)]
+    return {
+        "check": check,
+        "rule": "max-tokens",
+        "endpoint": endpoint,
+        "case": case,
+        "match": {"actual_in": seen},
+        "server": LCP_SERVER,
+        "evidence": LCP_OVERRUN_CHUNK_EVIDENCE if in_chunks else LCP_OVERRUN_EVIDENCE,
+        "why": LCP_OVERRUN_WHY,
+    }
+
+
+LCP_OVERRUN_DEVIATIONS: list[Schema] = [
+    _overrun("chat", "POST /v1/chat/completions", MAX_TOKENS),
+    _overrun("completion", "POST /v1/completions", MAX_TOKENS),
+    *(_overrun(check, "POST /v1/chat/completions", MAX_TOKENS, in_chunks=True) for check in ("chat-stream", "chat-stream-usage")),
+    *(_overrun(check, "POST /v1/completions", MAX_TOKENS, in_chunks=True)
+      for check in ("completion-stream", "completion-stream-usage")),
+    *(
+        _overrun(f"fuzz POST {path} (positive)", f"POST {path}", limit, in_chunks=in_chunks)
+        for path in FUZZ_PATHS
+        for limit in range(1, FUZZ_MAX_TOKENS + 1)
+        for in_chunks in (False, True)
+    ),
+]
+
 KNOWN_DEVIATIONS: list[Schema] = [
     {
         "check": "malformed-body",
@@ -236,6 +302,7 @@ KNOWN_DEVIATIONS: list[Schema] = [
         *_empty_stream("a message whose content is null", "null-content-stream", _NULL_CONTENT_WHY),
         *_empty_stream("an assistant message without content", "assistant-without-content-stream", _TEMPLATE_WHY),
     ),
+    *LCP_OVERRUN_DEVIATIONS,
 ]
 
 

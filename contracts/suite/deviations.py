@@ -2,8 +2,8 @@
 known deviation (``x-known-deviations``, built in ``contracts/specbuilder/<type>.py``).
 
 A record excuses a violation only EXACTLY: same check, rule, endpoint and case, and the same
-observed behaviour (an exact ``actual``, or the answer's status and body). No wildcards: the same
-rule broken any other way still fails. The suite and fuzzing (``contracts/fuzz.py``) both ask here.
+observed behaviour (an exact ``actual``, one of an enumerated few, or the answer's status and body).
+No wildcards: the same rule broken any other way still fails. The suite and fuzzing (``contracts/fuzz.py``) both ask here.
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def excuses(
     """Whether ``deviation`` is exactly ``violation``: same check, rule, endpoint and case (the
     violation's ``expected``, without the request a fuzzed finding names), for a fuzz record the
     same class of request (``request_class``, one of ``request_classes``: contracts/fuzz.py), and
-    the same observed behaviour (``match``: an exact ``actual``, or the answer's status and body)."""
+    the same observed behaviour (``match``: an exact ``actual``; ``actual_in``, one of the listed
+    exact texts, for a deviation whose size the server's source bounds; or the answer's status and
+    body)."""
     where = (deviation["check"], deviation["rule"], deviation["endpoint"], deviation["case"])
     if where != (check, violation.rule, violation.endpoint, case):
         return False
@@ -87,6 +89,8 @@ def excuses(
     match = deviation["match"]
     if "actual" in match:
         return bool(match["actual"] == violation.actual)
+    if "actual_in" in match:
+        return violation.actual in match["actual_in"]
     return observed_as(match, schemas, observation)
 
 

@@ -21,17 +21,19 @@ pytestmark = [pytest.mark.contract]
 FAST = {"ttft_ms": 1.0, "tpot_ms": 0.5}
 
 
-def test_compliant_server_exits_0(simulator_factory: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compliant_server_exits_0(simulator_factory: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sim = simulator_factory("vllm", **FAST)
-    assert main(["contract", "--target", f"vllm={sim.url}"]) == 0
+    store = tmp_path / "results.sqlite3"
+    assert main(["contract", "--target", f"vllm={sim.url}", "--store", str(store)]) == 0
     captured = capsys.readouterr()
     checks = len(checks_for("vllm"))
-    assert (captured.out, captured.err) == (f"vllm={sim.url} (model Qwen/Qwen2.5-0.5B-Instruct): {checks} checks, compliant\n", "")
+    assert (captured.out, captured.err) == (f"vllm={sim.url} (model Qwen/Qwen2.5-0.5B-Instruct): {checks} checks, compliant\n",
+                                            f"recorded as run 1 in {store} (aibackend runs show 1)\n")
 
 
 def test_violations_exit_1_with_endpoint_rule_expected_got(simulator_factory: Any, capsys: pytest.CaptureFixture[str]) -> None:
     sim = simulator_factory("llama_cpp", violations=["health"], **FAST)
-    assert main(["contract", "--target", f"llama_cpp={sim.url}", "--model", "anything"]) == 1
+    assert main(["contract", "--target", f"llama_cpp={sim.url}", "--model", "anything", "--no-store"]) == 1
     captured = capsys.readouterr()
     checks = len(checks_for("llama_cpp"))
     # The simulator reproduces llama-server, so its recorded deviations follow, as known ones.
@@ -107,11 +109,12 @@ def test_unreachable_server_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_through_the_installed_entry_point(simulator_factory: Any) -> None:
+def test_through_the_installed_entry_point(simulator_factory: Any, tmp_path: Path) -> None:
     sim = simulator_factory("llama_cpp_python", **FAST)
     aibackend = Path(sys.executable).with_name("aibackend")
+    store = tmp_path / "results.sqlite3"
     done = subprocess.run(
-        [str(aibackend), "contract", "--target", f"llama_cpp_python={sim.url}/v1"],
+        [str(aibackend), "contract", "--target", f"llama_cpp_python={sim.url}/v1", "--store", str(store)],
         capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"}, check=False,
     )
     checks = len(checks_for("llama_cpp_python"))
@@ -119,7 +122,7 @@ def test_through_the_installed_entry_point(simulator_factory: Any) -> None:
     lines = done.stdout.splitlines()
     assert (done.returncode, done.stderr, lines[:2]) == (
         0,
-        "",
+        f"recorded as run 1 in {store} (aibackend runs show 1)\n",
         [
             f"llama_cpp_python={sim.url}/v1 (model qwen2.5-0.5b-instruct-q4_k_m.gguf): {checks} checks, compliant"
             " but for 7 known deviation(s)",

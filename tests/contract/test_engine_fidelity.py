@@ -1,6 +1,11 @@
 """Simulator fidelity: the same scripted scenario against the REAL llama.cpp server and against
 the simulator personality of its type, compared point by point (contracts/engines/fidelity.py).
 
+Run on every tiny model (contracts/engines/tiny_model.py): a byte-level vocabulary (characters
+over several tokens), a 150k vocabulary, a model that ends early on EOS, multi-byte text. The
+simulator is told what the model writes (``SIMULATOR_SETTINGS``: how long its answers are, how many
+tokens a character takes), never how the server behaves.
+
 Steps: health during start-up, /v1/models, chat and completion (plain and streamed, with and
 without stream_options.include_usage: the chunk sequence, the usage), and error bodies for bad
 input. A difference is a simulator defect to fix, unless ``KNOWN_DIFFERENCES`` accepts it with a
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -27,18 +33,25 @@ from contracts.engines.fidelity import (
     unused_known,
 )
 from contracts.engines.llama_servers import ENGINE_KINDS, EngineKind, EngineServer
+from contracts.engines.tiny_model import ENGINE_TEST_MODELS, SIMULATOR_SETTINGS
 from contracts.simulators import SimulatorConfig, start_simulator
-from tests.plugins.engines import EngineFactory
+from tests.plugins.engines import EngineFactory, TinyModels
 
-pytestmark = [pytest.mark.contract, pytest.mark.slow, pytest.mark.xdist_group("engine-fidelity")]
+pytestmark = [pytest.mark.contract, pytest.mark.slow]
 
 ALIAS = "tiny-llama"
 HAPPY_STEPS = ("models", "chat", "chat-stream", "chat-stream-usage", "completion", "completion-stream")
 START_ATTEMPTS = 5  # llama-server loads the tiny model in milliseconds: retry to catch its 503
+RUNS = [
+    pytest.param((model, kind), id=f"{model}-{kind}", marks=pytest.mark.xdist_group(f"engine-fidelity-{model}"))
+    for model in ENGINE_TEST_MODELS
+    for kind in ENGINE_KINDS
+]
 
 
 @dataclass(frozen=True)
 class Run:
+    model: str
     kind: EngineKind
     real: dict[str, Shape]
     simulator: dict[str, Shape]
@@ -50,10 +63,10 @@ class Run:
         return compare(self.real, self.simulator)
 
 
-def _start_real(kind: EngineKind, factory: EngineFactory) -> EngineServer:
+def _start_real(kind: EngineKind, factory: EngineFactory, model: Path) -> EngineServer:
     """Start the real server; for llama-server, until a start-up showed the loading state."""
     for _ in range(START_ATTEMPTS):
-        server = factory(kind, alias=ALIAS)
+        server = factory(kind, model=model, alias=ALIAS)
         states = startup_states(server.startup, kind)
         if kind != "llama_cpp" or any(state.startswith("503 ") for state in states):
             return server
@@ -61,15 +74,18 @@ def _start_real(kind: EngineKind, factory: EngineFactory) -> EngineServer:
     pytest.fail(f"llama-server never answered 503 while loading in {START_ATTEMPTS} start-ups")
 
 
-@pytest.fixture(scope="module", params=ENGINE_KINDS)
-def run(request: pytest.FixtureRequest, module_engine_factory: EngineFactory) -> Iterator[Run]:
-    kind: EngineKind = request.param
-    server = _start_real(kind, module_engine_factory)
+@pytest.fixture(scope="module", params=RUNS)
+def run(request: pytest.FixtureRequest, module_engine_factory: EngineFactory, tiny_models: TinyModels) -> Iterator[Run]:
+    model: str
+    kind: EngineKind
+    model, kind = request.param
+    server = _start_real(kind, module_engine_factory, tiny_models(model))
     real = run_scenario(server.base_url, kind, ALIAS)
     real_startup = startup_states(server.startup, kind)
     server.stop()
     sim = start_simulator(SimulatorConfig(
-        type=kind, models=[ALIAS], ttft_ms=1, tpot_ms=1, tokens_per_chunk=1, output_tokens=64, loading_s=1.0,
+        type=kind, models=[ALIAS], ttft_ms=1, tpot_ms=1, tokens_per_chunk=1, loading_s=1.0,
+        **SIMULATOR_SETTINGS[model],
     ))
     try:
         path = "/health" if kind == "llama_cpp" else "/v1/models"
@@ -77,13 +93,14 @@ def run(request: pytest.FixtureRequest, module_engine_factory: EngineFactory) ->
         simulated = run_scenario(sim.url, kind, ALIAS)
     finally:
         sim.stop()
-    yield Run(kind, real, simulated, real_startup, simulator_startup)
+    yield Run(model, kind, real, simulated, real_startup, simulator_startup)
 
 
 def test_the_real_server_answered_the_scenario(run: Run) -> None:
     # Guards the comparison: two servers that both fail every step would "agree".
     assert {step: run.real[step]["status"] for step in HAPPY_STEPS} == dict.fromkeys(HAPPY_STEPS, 200)
-    assert run.real["chat"]["body.usage.completion_tokens"] == MAX_TOKENS
+    if run.model != "eos":
+        assert run.real["chat"]["body.usage.completion_tokens"] == MAX_TOKENS
     stream = run.real["chat-stream"]
     assert stream[f"event[{stream['events'] - 1}]"] == "[DONE]"
 

@@ -271,3 +271,34 @@ def test_the_suite_pairs_a_violation_with_its_response(
         probe.client.close()
     assert ([v.rule for v in outcome.violations], len(outcome.known)) == (violations, known)
     assert [k.server for k in outcome.known] == ["llama.cpp as vendored by llama-cpp-python 0.3.36"] * known
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "check", "violation", "excused"),
+    [
+        *(("llama_cpp_python", "chat", Violation("max-tokens", CHAT, "completion_tokens <= max_tokens = 3",
+                                                  f"completion_tokens = {n}"), True) for n in (4, 5, 6)),
+        # one token more than a character can need: not what llama-cpp-python's loop does
+        ("llama_cpp_python", "chat", Violation("max-tokens", CHAT, "completion_tokens <= max_tokens = 3",
+                                               "completion_tokens = 7"), False),
+        # the same overrun from another server fails
+        ("llama_cpp", "chat", Violation("max-tokens", CHAT, "completion_tokens <= max_tokens = 3",
+                                        "completion_tokens = 4"), False),
+        # seen in content chunks (a text that is not UTF-8): up to 3 more, not 4
+        ("llama_cpp_python", "chat-stream", Violation("max-tokens", CHAT, "at most max_tokens = 3 tokens",
+                                                      "6 content chunks for choice 0"), True),
+        ("llama_cpp_python", "chat-stream", Violation("max-tokens", CHAT, "at most max_tokens = 3 tokens",
+                                                      "7 content chunks for choice 0"), False),
+        # fuzzing's max_tokens 2: 3-5 excused, the suite's numbers are not
+        ("llama_cpp_python", "fuzz POST /v1/completions (positive)",
+         Violation("max-tokens", "POST /v1/completions", "completion_tokens <= max_tokens = 2", "completion_tokens = 5"), True),
+        ("llama_cpp_python", "fuzz POST /v1/completions (positive)",
+         Violation("max-tokens", "POST /v1/completions", "completion_tokens <= max_tokens = 2", "completion_tokens = 6"), False),
+    ],
+    ids=["plus-1", "plus-2", "plus-3", "plus-4", "llama-server", "chunks-plus-3", "chunks-plus-4", "fuzz-plus-3",
+         "fuzz-plus-4"],
+)
+def test_an_overrun_is_excused_only_by_the_sizes_a_character_allows(
+    provider_type: str, check: str, violation: Violation, excused: bool
+) -> None:
+    assert _excused(provider_type, check, violation, None) is excused

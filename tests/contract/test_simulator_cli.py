@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.plugins.processes import signalable
+
 pytestmark = [pytest.mark.contract]
 
 AIBACKEND = [str(Path(sys.executable).with_name("aibackend"))]
@@ -23,7 +25,8 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_runs_until_sigterm_printing_its_url() -> None:
-    process = subprocess.Popen([*AIBACKEND, "simulate", "llama_cpp", "--port", "0", "--model", "tiny.gguf"],
+    # SIGTERM at its default whatever this run inherited (tests.plugins.processes.signalable).
+    process = subprocess.Popen(signalable([*AIBACKEND, "simulate", "llama_cpp", "--port", "0", "--model", "tiny.gguf"]),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

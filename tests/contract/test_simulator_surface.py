@@ -23,8 +23,9 @@ FAST = dict(ttft_ms=0.0, tpot_ms=0.0, output_tokens=3, tokens_per_chunk=2)
 MODELS = {"vllm": ["m", "m2"], "llama_cpp": ["m.gguf"], "llama_cpp_python": ["m.gguf"], "openai": ["m", "m2"],
           "ollama": ["m:1", "m2"]}
 USAGE = {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
-# llama-server adds the prompt-cache hits (the simulator keeps no cache).
-LS_USAGE = {**USAGE, "prompt_tokens_details": {"cached_tokens": 0}}
+# llama-server counts the end-of-generation token of an answer that ended by itself (3 words + EOS;
+# seen with the eos tiny model) and adds the prompt-cache hits (the simulator keeps no cache).
+LS_USAGE = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 0}}
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def _choice(delta: Any, finish: str | None, logprobs: bool = True) -> dict[str, 
 
 
 ZERO_TIMINGS = {"cache_n": 0, "prompt_n": 3, "prompt_ms": 0.0, "prompt_per_token_ms": 0.0, "prompt_per_second": 0.0,
-                "predicted_n": 3, "predicted_ms": 0.0, "predicted_per_token_ms": 0.0, "predicted_per_second": 0.0}
+                "predicted_n": 4, "predicted_ms": 0.0, "predicted_per_token_ms": 0.0, "predicted_per_second": 0.0}
 
 STREAMS = {
     # vLLM: role chunk with content "", finish_reason on the last content chunk, usage chunk with no choices.
@@ -320,14 +321,14 @@ def test_error_bodies(sim: RunningSimulator, case: str) -> None:
 @pytest.mark.parametrize(
     ("fields", "completion_tokens"),
     [
-        ({"messages": [{"role": "wizard", "content": "a b c"}]}, 3),
-        ({"top_p": 3}, 3),
-        ({"temperature": -0.5}, 3),
-        ({"temperature": 2.5}, 3),
+        ({"messages": [{"role": "wizard", "content": "a b c"}]}, 4),
+        ({"top_p": 3}, 4),
+        ({"temperature": -0.5}, 4),
+        ({"temperature": 2.5}, 4),
         ({"max_tokens": 0}, 1),  # n_predict 0 still samples one token, as llama-server does
-        ({"max_tokens": -1}, 3),  # -1: unlimited, until EOS
-        ({"stream_options": {"include_usage": True}}, 3),
-        ({"stream": False, "stream_options": {"include_usage": True}}, 3),
+        ({"max_tokens": -1}, 4),  # -1: unlimited, until EOS (counted)
+        ({"stream_options": {"include_usage": True}}, 4),
+        ({"stream": False, "stream_options": {"include_usage": True}}, 4),
     ],
     ids=["wizard-role", "top-p-3", "temperature-below-0", "temperature-above-2", "max-tokens-0", "max-tokens-minus-1",
          "stream-options-without-stream", "stream-options-with-stream-false"],
@@ -335,7 +336,7 @@ def test_error_bodies(sim: RunningSimulator, case: str) -> None:
 def test_llama_cpp_serves_what_llama_server_serves(sim: RunningSimulator, fields: dict[str, Any],
                                                    completion_tokens: int) -> None:
     # Contract-invalid requests the real llama-server answers with a normal completion (the known
-    # deviations of the llama_cpp spec); the simulator's natural answer here is 3 tokens.
+    # deviations of the llama_cpp spec); the simulator's natural answer here is 3 tokens and EOS.
     with _client(sim) as client:
         response = client.post("/v1/chat/completions", json={**chat_request("m.gguf"), **fields})
     assert response.status_code == 200, response.text
@@ -397,6 +398,48 @@ def test_only_the_llama_types_have_a_context_window() -> None:
         SimulatorConfig(type="vllm", ctx_size=100)
     with pytest.raises(ConfigError, match=r"^ctx_size: must be an integer >= 0 or null \(got -1\)$"):
         SimulatorConfig(type="llama_cpp", ctx_size=-1)
+
+
+def test_only_the_llama_types_spread_characters_over_tokens() -> None:
+    assert SimulatorConfig(type="llama_cpp", char_tokens=4).char_tokens == 4
+    with pytest.raises(ConfigError, match=r"^char_tokens: only the llama_cpp and llama_cpp_python simulators"):
+        SimulatorConfig(type="vllm", char_tokens=2)
+    with pytest.raises(ConfigError, match=r"^char_tokens: must be an integer from 1 to 4 \(got 5\)$"):
+        SimulatorConfig(type="llama_cpp", char_tokens=5)
+
+
+# The real servers' answers to max_tokens 3 with the bytes tiny model (2-byte characters, one token
+# per byte; tests/contract/test_engine_fidelity.py and test_engine_overrun.py compare them live).
+CUT_CHARACTER = {
+    # llama-server stops inside the character: no role chunk (token 1 was held), one content chunk,
+    # U+FFFD for the cut bytes in a plain completion, nothing in a plain chat answer.
+    "llama_cpp": {"completion": ("X\ufffd", 3), "chat": ("X", 3),
+                  "chat-stream": [{"content": "X"}, {}], "completion-stream": ["X", ""]},
+    # llama-cpp-python finishes the character (4 tokens, its known deviation) and streams both.
+    "llama_cpp_python": {"completion": ("XX", 4), "chat": ("XX", 4),
+                         "chat-stream": [{"role": "assistant"}, {"content": "X"}, {"content": "X"}, {}],
+                         "completion-stream": ["X", "X", ""]},
+}
+
+
+@pytest.mark.parametrize("sim_type", list(CUT_CHARACTER))
+def test_a_character_cut_by_max_tokens(simulator_factory: Any, sim_type: str) -> None:
+    sim = simulator_factory(sim_type, models=["m.gguf"], char_tokens=2, **{**FAST, "tokens_per_chunk": 1})
+    seen: dict[str, Any] = {}
+    with _client(sim) as client:
+        for kind, path, body in (("chat", "/v1/chat/completions", chat_request("m.gguf", max_tokens=3)),
+                                 ("completion", "/v1/completions", {"model": "m.gguf", "prompt": "a b", "max_tokens": 3})):
+            answer = client.post(path, json=body).json()
+            text = answer["choices"][0]["message"]["content"] if kind == "chat" else answer["choices"][0]["text"]
+            seen[kind] = ("".join("X" if len(c.encode()) == 2 else c for c in text), answer["usage"]["completion_tokens"])
+            streamed = client.post(path, json={**body, "stream": True}, headers={"Connection": "close"})
+            chunks = [json.loads(p) for p in sse_payloads(streamed.text) if p != "[DONE]"]
+            parts = [c["choices"][0]["delta"] if kind == "chat" else c["choices"][0]["text"] for c in chunks if c["choices"]]
+            seen[f"{kind}-stream"] = [
+                {k: ("X" if k == "content" and v else v) for k, v in p.items()} if isinstance(p, dict) else ("X" if p else p)
+                for p in parts
+            ]
+    assert seen == CUT_CHARACTER[sim_type]
 
 
 @pytest.mark.parametrize("sim", ["llama_cpp", "llama_cpp_python"], indirect=True)

@@ -25,6 +25,8 @@ class LoadResult:
     ok: int = 0
     failures: list[str] = field(default_factory=list)
     answered_by: Counter[str] = field(default_factory=Counter)
+    # (index, sent, ended, ok) per request, times from time.monotonic(): what was in flight when.
+    spans: list[tuple[int, float, float, bool]] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -78,15 +80,18 @@ class SteadyLoad:
             "messages": [{"role": "user", "content": f"steady request {index}"}],
             "max_tokens": 4,
         }
+        sent = time.monotonic()
         try:
             response = await client.post("/v1/chat/completions", json=body)
         except httpx.HTTPError as exc:
+            self.result.spans.append((index, sent, time.monotonic(), False))
             sent_at = index / self.rate
             failed_at = time.monotonic() - start
             self.result.failures.append(
                 f"#{index} sent at {sent_at:.1f}s, failed at {failed_at:.1f}s: {type(exc).__name__}: {exc}"
             )
             return
+        self.result.spans.append((index, sent, time.monotonic(), response.status_code == 200))
         if response.status_code == 200:
             self.result.ok += 1
             self.result.answered_by[response.headers.get("x-litellm-model-api-base", "?")] += 1

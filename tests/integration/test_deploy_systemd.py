@@ -101,7 +101,9 @@ HARDENING = [
 
 def test_hardening_is_applied_to_the_gateway(units: Path, runtime: Path) -> None:
     found = _security("aibackend-gateway.service", units, runtime)
-    assert {name: found[name] for name in HARDENING} == dict.fromkeys(HARDENING, True)
+    # The fixture's config dir is under /tmp, which PrivateTmp= would hide from the gateway.
+    expected = {**dict.fromkeys(HARDENING, True), "PrivateTmp=": False}
+    assert {name: found[name] for name in HARDENING} == expected
     assert found["PrivateDevices="] is True
     # ProtectHome=read-only is "set" only for =yes/tmpfs; IP allow-list of localhost only is "not set".
     assert (found["ProtectHome="], found["IPAddressDeny="]) == (False, False)

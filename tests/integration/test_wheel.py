@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -151,11 +152,16 @@ def test_base_install_compiles_and_keeps_backups(wheel: Path, tmp_path: Path) ->
     for argv, extra in ((["gateway", "start"], "gateway"),
                         (["loadtest", "--host", "http://127.0.0.1:9", "--model", "m"], "loadtest"),
                         (["contract", "--target", "vllm=http://127.0.0.1:9"], "contracts"),
-                        (["demo"], "gateway")):
+                        (["demo"], "gateway"),
+                        (["dashboard", "--store", str(tmp_path / "s.sqlite3")], "dashboard"),
+                        (["top", "--gateway", "http://127.0.0.1:9"], "dashboard")):
         refused = _run([aibackend, *argv, "--config-dir", str(config)], cwd=tmp_path, env=env, check=False)
         assert refused.returncode == 2, refused.stderr
         assert f"pip install 'ai-backend-unified[{extra}]'" in refused.stderr
         assert "internal error" not in refused.stderr
+    # The results history is the base install's (stdlib sqlite3).
+    listed = _run([aibackend, "runs", "list", "--store", str(tmp_path / "s.sqlite3")], cwd=tmp_path, env=env).stdout
+    assert listed.startswith("no runs recorded yet in ")
 
 
 def test_gateway_extra_validates_with_litellm_and_serves(wheel: Path, tmp_path: Path) -> None:
@@ -214,3 +220,34 @@ def test_all_extra_runs_the_demo(wheel: Path, tmp_path: Path) -> None:
     demo = _run([str(venv / "bin" / "aibackend"), "demo", "--duration", "3", "--users", "1", "--config-dir", str(config),
                  "--workdir", str(tmp_path / "demo")], cwd=tmp_path, env=_env(venv), timeout=300)
     assert "demo finished in" in demo.stdout and "with problems" not in demo.stdout, demo.stdout[-3000:]
+
+
+def test_dashboard_extra_serves_its_pages_and_the_vendored_charts(wheel: Path, tmp_path: Path) -> None:
+    import httpx
+
+    from generator.net import port_is_open
+
+    venv = _venv(wheel, "dashboard")
+    env, aibackend = _env(venv), str(venv / "bin" / "aibackend")
+    config = _config(tmp_path)
+    port = free_port()
+    with subprocess.Popen([aibackend, "dashboard", "--port", str(port), "--store", str(tmp_path / "s.sqlite3"),
+                           "--config-dir", str(config)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as dashboard:
+        try:
+            deadline = time.monotonic() + 30
+            while not port_is_open("127.0.0.1", port):
+                assert dashboard.poll() is None and time.monotonic() < deadline, dashboard.stdout and dashboard.stdout.read()
+                time.sleep(0.1)
+            base = f"http://127.0.0.1:{port}"
+            # served from the installed package, offline: the same bytes as the vendored files
+            for name in ("uPlot.iife.min.js", "uPlot.min.css"):
+                served = httpx.get(f"{base}/static/vendor/uplot/{name}")
+                assert served.status_code == 200
+                assert served.content == (ROOT / "aibackend" / "dashboard" / "static" / "vendor" / "uplot" / name).read_bytes()
+            assert httpx.get(f"{base}/static/charts.js").status_code == 200
+            for page in ("/", "/runs", "/trends"):
+                assert httpx.get(base + page).status_code == 200, page
+        finally:
+            os.killpg(dashboard.pid, signal.SIGTERM)
+            dashboard.wait(10)

@@ -67,6 +67,13 @@ def test_baseline_regression_fails_against_a_much_faster_baseline(fast_sim: Any,
     assert code == 1
     assert re.search(r"^FAIL median_ttft_ms: measured [\d.]+, allowed max 0\.011 \(baseline base\.json 0\.01 \+10%\)$",
                      out, re.M)
+    # the regression per figure, in the report and charted in its HTML
+    data = json.loads((tmp_path / "r.json").read_text())
+    rows = {r["figure"]: r for r in data["baseline"]["figures"]}
+    assert rows["median_ttft_ms"]["baseline"] == 0.01 and rows["median_ttft_ms"]["worse"] is True
+    assert rows["median_ttft_ms"]["change"] == pytest.approx((data["median_ttft_ms"] - 0.01) / 0.01)
+    page = (tmp_path / "r.html").read_text()
+    assert "Against the baseline" in page and "Change against base.json (red: worse)" in page
 
 
 @pytest.mark.slow

@@ -1,9 +1,14 @@
 """Fixtures: the real llama.cpp engines (llama-server, llama-cpp-python) serving the tiny model.
 
-``tiny_model_path``      session: the seeded random-weight GGUF (contracts/engines/tiny_model.py).
-``engine_factory``       function: ``engine_factory("llama_cpp" | "llama_cpp_python", **kwargs)``
-                         starts a server on a free port, waits for real readiness; all stopped
-                         at teardown.
+``tiny_model_path``      session: the default (ascii) seeded random-weight GGUF
+                         (contracts/engines/tiny_model.py).
+``tiny_models``          session: ``tiny_models(name)`` -> the path of the tiny model ``name``
+                         (``TINY_MODELS``), built once per code version in the set-up's cache.
+``engine_factory``       function: ``engine_factory("llama_cpp" | "llama_cpp_python", model=PATH,
+                         **kwargs)`` starts a server (default model: ascii) on a free port, waits
+                         for real readiness; all stopped at teardown.
+``engines_serving(tmp_path_factory, model)``
+                         a context manager: both servers on one model, stopped on exit.
 ``llama_cpp_engine``, ``llama_cpp_python_engine``
                          module-scoped running servers (one per test module and worker).
 
@@ -15,20 +20,23 @@ install, not a choice. ``AIBACKEND_SKIP_LLAMA_CPP=1`` (honoured by set-up too) a
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from contracts.engines.llama_servers import (
+    ENGINE_KINDS,
     EngineKind,
     EngineServer,
     engine_unavailable_reason,
     start_engine,
 )
-from contracts.engines.tiny_model import write_tiny_model
+from contracts.engines.tiny_model import cached_tiny_model
 
 EngineFactory = Callable[..., EngineServer]
+TinyModels = Callable[[str], Path]
 
 
 def require_engine(kind: EngineKind) -> None:
@@ -45,25 +53,43 @@ def require_engine(kind: EngineKind) -> None:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_models() -> TinyModels:
     try:
         import gguf  # noqa: F401
     except ImportError:
         require_engine("llama_cpp_python")  # gguf comes with the engines' set-up step
         raise
-    return write_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny-llama.gguf")
+    return cached_tiny_model
 
 
-def _factory(tmp_path_factory: pytest.TempPathFactory, model: Path) -> tuple[EngineFactory, list[EngineServer]]:
+@pytest.fixture(scope="session")
+def tiny_model_path(tiny_models: TinyModels) -> Path:
+    return tiny_models("ascii")
+
+
+def _factory(tmp_path_factory: pytest.TempPathFactory, default_model: Path) -> tuple[EngineFactory, list[EngineServer]]:
     started: list[EngineServer] = []
 
-    def start(kind: EngineKind, **kwargs: object) -> EngineServer:
+    def start(kind: EngineKind, model: Path | None = None, **kwargs: object) -> EngineServer:
         require_engine(kind)
-        server = start_engine(kind, model, log_dir=tmp_path_factory.mktemp(f"{kind}-logs"), **kwargs)  # type: ignore[arg-type]
+        server = start_engine(kind, model or default_model, log_dir=tmp_path_factory.mktemp(f"{kind}-logs"), **kwargs)  # type: ignore[arg-type]
         started.append(server)
         return server
 
     return start, started
+
+
+@contextmanager
+def engines_serving(
+    tmp_path_factory: pytest.TempPathFactory, model: Path, kinds: Sequence[EngineKind] = ENGINE_KINDS, **kwargs: object
+) -> Iterator[dict[EngineKind, EngineServer]]:
+    """Both real servers (or ``kinds``) serving ``model``, all stopped on exit however it ends."""
+    start, started = _factory(tmp_path_factory, model)
+    try:
+        yield {kind: start(kind, **kwargs) for kind in kinds}
+    finally:
+        for server in started:
+            server.stop()
 
 
 @pytest.fixture

@@ -150,6 +150,10 @@ def _kill_leftovers(config_dir: Path) -> None:
                 section = data.get(key) or (data.get("old_state") or {}).get(key)
                 if isinstance(section, dict) and "pid" in section:
                     pids.add(int(section["pid"]))
+                if isinstance(section, dict):
+                    pids.update(int(pid) for pid in section.get("pids", []))
+            for replica in data.get("replicas") or (data.get("old_state") or {}).get("replicas") or []:
+                pids.add(int(replica["pid"]))
     # Also whatever still runs from this run dir but was never recorded (a start interrupted by a
     # test timeout before it wrote its state): LiteLLM snapshots and haproxy.cfg live in it.
     marker = str(run)

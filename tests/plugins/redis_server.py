@@ -47,6 +47,9 @@ class RedisServer:
             binary, "--port", str(self.port), "--bind", self.host, "--dir", str(self.directory),
             "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
             "--logfile", str(self.directory / "redis.log"),
+            # Its default process title overwrites its environment, and with it the owner's token
+            # (generator.lifeline): keep it, so redis-server dies with the test process.
+            "--set-proc-title", "no",
         ]
         if not self.persistence:
             command += ["--save", "", "--appendonly", "no"]

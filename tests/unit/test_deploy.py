@@ -58,7 +58,9 @@ def test_gateway_security_drop_in(make_config: object, tmp_path: Path) -> None:
         "[Service]\n"
         "ProtectSystem=strict\n"
         "ProtectHome=read-only\n"
-        "PrivateTmp=yes\n"
+        # The fixture's config dir is under /tmp: a private /tmp would hide it from the gateway.
+        "# No PrivateTmp=: the config directory is under /tmp.\n"
+        "PrivateTmp=no\n"
         "NoNewPrivileges=yes\n"
         "PrivateDevices=yes\n"
         "SystemCallArchitectures=native\n"
@@ -83,13 +85,24 @@ def test_gateway_security_drop_in(make_config: object, tmp_path: Path) -> None:
     )
 
 
-def test_gateway_unit_runs_litellm_with_the_key_from_the_environment_file(make_config: object, tmp_path: Path) -> None:
+def test_gateway_unit_runs_the_front_and_replicas_and_reloads_without_loss(make_config: object,
+                                                                          tmp_path: Path) -> None:
     sources = _sources(make_config)
     unit = render_units(sources, redis_conf=tmp_path / "redis.conf", settings=SETTINGS).files()["llm-gateway.service"]
     config_dir = Path(sources.config_dir).resolve()
+    aibackend = Path(sys.executable).parent / "aibackend"
     lines = unit.splitlines()
-    assert f"ExecStart={Path(sys.executable).parent / 'litellm'} --config {config_dir / 'litellm-unified.yaml'} " \
-           "--host 127.0.0.1 --port 4555 --num_workers 2 --telemetry False" in lines
+    # The same commands as by hand: start (front + replicas), the zero-loss reload, stop.
+    assert [line for line in lines if line.startswith(("Type=", "PIDFile=", "ExecStart=", "ExecReload=", "ExecStop=",
+                                                          "ReadWritePaths=", "KillMode="))] == [
+        "Type=forking",
+        f"PIDFile={config_dir / '.run' / 'haproxy.pid'}",
+        f"ExecStart={aibackend} gateway start --front haproxy --config-dir {config_dir}",
+        f"ExecReload={aibackend} reload --config-dir {config_dir}",
+        f"ExecStop={aibackend} gateway stop --config-dir {config_dir}",
+        f"ReadWritePaths={config_dir}",
+        "KillMode=control-group",
+    ]
     assert "EnvironmentFile=/etc/llm/gw.env" in lines
     # Idle upstream connections closed before the providers' own 5 s limit (gateway_process.py).
     assert "Environment=LITELLM_LOCAL_MODEL_COST_MAP=True PYTHONUNBUFFERED=1 AIOHTTP_KEEPALIVE_TIMEOUT=4" in lines
@@ -97,6 +110,14 @@ def test_gateway_unit_runs_litellm_with_the_key_from_the_environment_file(make_c
             "or weak (want sk- and at least 20 characters) in the EnvironmentFile\" >&2; exit 1;; esac'") in lines
     ordering = [line for line in lines if line.startswith(("After", "Wants"))]
     assert ordering == ["After=llm-redis.service", "Wants=llm-redis.service"]
+
+
+def test_private_tmp_only_where_it_does_not_hide_the_config_dir() -> None:
+    from aibackend.deploy.systemd import _private_tmp_hides
+
+    assert [_private_tmp_hides(Path(p)) for p in ("/srv/llm/config", "/home/op/config", "/tmp/config",
+                                                  "/var/tmp/x/config", "/tmpfoo/config")] == [
+        False, False, True, True, False]
 
 
 def test_a_provider_host_name_without_ip_allow_is_a_warning(make_config: object, tmp_path: Path) -> None:

@@ -97,3 +97,29 @@ def test_parse_percent() -> None:
     assert parse_percent("2.5") == pytest.approx(0.025)
     with pytest.raises(GateConfigError, match=r"--max-regression 'ten': expected a percentage such as 10%"):
         parse_percent("ten")
+
+
+def test_a_gate_on_a_figure_the_run_could_not_measure_fails_naming_it(tmp_path: Path) -> None:
+    # Issue 11: every request got a 404, p99_ttft_ms was reported as 0 and passed {max: 500}.
+    from loadtests.report import build_report
+    from tests.unit.test_load_metrics import make
+
+    report = build_report([make(i * 100.0, error="http_4xx") for i in range(4)], {}, open_loop=False)
+    assert report["p99_ttft_ms"] is None
+    result = check_thresholds(report, write(tmp_path, "p99_ttft_ms: {max: 500}\nfailed_ratio: {max: 1}\n"))
+    assert not result.passed
+    assert result.failures == ["p99_ttft_ms: not measured in this run, so it cannot be <= 500.00 (thresholds.yaml:1)"]
+    assert result.lines[0] == "FAIL p99_ttft_ms: not measured (n/a), allowed max 500.00 (thresholds.yaml:1)"
+
+
+def test_a_baseline_figure_this_run_could_not_measure_is_a_regression() -> None:
+    now = {**REPORT, "median_ttft_ms": None}
+    result = check_baseline(now, REPORT, 0.1, "base.json")
+    assert "median_ttft_ms: not measured in this run, so it cannot be <= 132.00 (baseline base.json 120.00 +10%)" in result.failures
+
+
+def test_gates_know_the_percentile_set_and_the_open_loop_figures() -> None:
+    names = known_figures(percentiles=(50, 99.9), open_loop=True)
+    assert {"p50_ttft_ms", "p99.9_ttft_ms", "p99.9_ttft_including_client_queue_ms", "median_gateway_overhead_ms"} <= names
+    assert "p90_ttft_ms" not in names and "request_goodput" not in names
+    assert "request_goodput" in known_figures({"ttft": 500.0})

@@ -33,10 +33,10 @@ def aibackend_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["loadtest", *argv])
 
 
-def test_every_field_but_extra_body_is_an_option_and_every_option_has_its_sides() -> None:
+def test_every_field_is_an_option_and_every_option_has_its_sides() -> None:
     fields = {f.name for f in dataclasses.fields(LoadSettings)}
     locust = {o.name for o in OPTIONS if Where.LOCUST in o.where}
-    assert fields - locust == {"extra_body"}
+    assert fields == locust
     assert {"users", "workers", "sweep", "compare", "compare_direct"} <= {
         o.name for o in OPTIONS if o.where == Where.AIBACKEND}
     assert {"progress", "ui_rows", "api"} == {o.name for o in OPTIONS if o.where == Where.LOCUST}
@@ -57,7 +57,9 @@ SETTINGS = LoadSettings(
     seed=3, rate=2.5, arrival="gamma", burstiness=0.5, requests=11, duration=4.0, shape="spike",
     slo={"ttft": 500.0, "tpot": 12.5}, warmup=2, timeout=7.5, api_key_env="K", report=Path("r.json"),
     thresholds=Path("t.yaml"), baseline=Path("b.json"), max_regression="5%", progress=0.0, ui_rows=False,
-    client="fasthttp",
+    client="fasthttp", dataset=Path("d.json"), tokenizer=Path("tok"), ignore_eos=True,
+    extra_body={"top_k": 20, "chat_template_kwargs": {"enable_thinking": False}}, goodput={"e2el": 900.0},
+    metric_percentiles=(50.0, 99.9),
 )
 
 
@@ -80,8 +82,36 @@ def test_aibackend_flags_become_the_same_settings() -> None:
         "--max-tokens", "9", "--prompt-file", "p.jsonl", "--seed", "3", "--rate", "2.5", "--arrival", "gamma",
         "--burstiness", "0.5", "--requests", "11", "--duration", "4", "--shape", "spike", "--slo", "ttft=500,tpot_ms=12.5",
         "--warmup", "2", "--timeout", "7.5", "--api-key-env", "K", "--report", "r.json", "--thresholds", "t.yaml",
-        "--baseline", "b.json", "--max-regression", "5%", "--client", "fasthttp")
+        "--baseline", "b.json", "--max-regression", "5%", "--client", "fasthttp", "--dataset", "d.json",
+        "--tokenizer", "tok", "--ignore-eos", "--extra-body", '{"top_k": 20, "chat_template_kwargs": {"enable_thinking": false}}',
+        "--goodput", "e2el:900", "--metric-percentiles", "50,99.9")
     assert LoadSettings.from_cli(args) == dataclasses.replace(SETTINGS, progress=2.0, ui_rows=True)
+
+
+def test_goodput_is_vllms_spelling_of_slo_and_both_make_one_set() -> None:
+    settings = LoadSettings.from_cli(aibackend_args("--slo", "ttft=500", "--goodput", "tpot:50", "e2el:2000"))
+    assert settings.goodput == {"tpot": 50.0, "e2el": 2000.0}
+    assert settings.slos == {"ttft": 500.0, "tpot": 50.0, "e2el": 2000.0}
+    assert settings.locust_argv()[settings.locust_argv().index("--llm-goodput") + 1] == "tpot:50 e2el:2000"
+    with pytest.raises(ValueError, match="--slo and --goodput disagree on ttft: give each SLO once"):
+        _ = LoadSettings(slo={"ttft": 500.0}, goodput={"ttft": 400.0}).slos
+
+
+def test_extra_body_and_ignore_eos_go_into_every_request() -> None:
+    settings = LoadSettings.from_cli(aibackend_args("--ignore-eos", "--extra-body", '{"top_k": 5}'))
+    assert settings.request_extras() == {"ignore_eos": True, "top_k": 5}
+    for bad, message in (("[1]", "expected a JSON object"), ("{top_k: 5}", "not valid JSON")):
+        with pytest.raises(ValueError, match=message):
+            LoadSettings.from_cli(aibackend_args("--extra-body", bad))
+
+
+def test_metric_percentiles_default_is_the_one_set_of_the_project() -> None:
+    from generator.stats import DEFAULT_PERCENTILES
+
+    assert LoadSettings().metric_percentiles == DEFAULT_PERCENTILES == (50.0, 90.0, 95.0, 99.0)
+    for bad in ("0", "100", "fifty", ""):
+        with pytest.raises(ValueError):
+            LoadSettings.from_cli(aibackend_args("--metric-percentiles", bad))
 
 
 def test_slo_is_parsed_once_by_aibackend_and_sent_canonical() -> None:

@@ -238,3 +238,30 @@ def test_aliases_take_precedence_over_model_names(make_config: MakeConfig) -> No
     assert result.config is not None
     assert deployments(result.config, "a") == [("hosted_vllm/a", "http://h:2/v1", None)]
     assert [d.code for d in result.diagnostics] == ["alias-shadows-model", "ambiguous-model"]
+
+
+@pytest.mark.parametrize(("server", "shared"), [({"replicas": 2}, True), ({"workers": 2}, True),
+                                                 ({"replicas": 1, "workers": 1}, False)])
+def test_several_litellm_processes_share_router_state_in_the_caches_redis(
+        config_dir: Path, server: dict[str, int], shared: bool) -> None:
+    gateway = yaml.safe_load((config_dir / "gateway.yaml").read_text())
+    gateway["server"].update(server)
+    (config_dir / "gateway.yaml").write_text(yaml.safe_dump(gateway))
+    _, config = generated(config_dir)
+    _, base = generated(EXAMPLE_CONFIG)
+    router = config["router_settings"]
+    added = {k: v for k, v in router.items() if k not in base["router_settings"] or base["router_settings"][k] != v}
+    # Cooldowns and allowed-fails counters need only redis_*; rpm/tpm usage is shared only by
+    # usage-based-routing-v2 (the example has rate limits). Limits are written as given.
+    assert added == ({"redis_host": "127.0.0.1", "redis_port": 6379, "redis_password": "os.environ/REDIS_PASSWORD",
+                      "routing_strategy": "usage-based-routing-v2"} if shared else {})
+    assert [e["litellm_params"].get("rpm") for e in config["model_list"]] == \
+        [e["litellm_params"].get("rpm") for e in base["model_list"]]
+
+
+def test_shared_state_without_limits_keeps_simple_shuffle(make_config: MakeConfig) -> None:
+    config_dir = make_config(mappings="exact_matches: {}\n", gateway="server: {replicas: 3}\ncache: {password_env: null}\n")
+    _, config = generated(config_dir)
+    router = config["router_settings"]
+    assert (router["routing_strategy"], router["redis_host"], router["redis_port"]) == ("simple-shuffle", "127.0.0.1", 6379)
+    assert "redis_password" not in router and "enable_pre_call_checks" not in router

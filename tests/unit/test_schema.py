@@ -154,7 +154,8 @@ def test_gateway_yaml_is_optional_with_the_documented_defaults(make_config: Make
     gateway = result.sources.gateway
     # alerts/monitoring/deploy defaults are pinned in tests/unit/test_observability.py
     assert gateway.model_dump(exclude={"alerts", "monitoring", "deploy"}) == {
-        "server": {"host": "127.0.0.1", "port": 4000, "workers": 1, "master_key_env": "LITELLM_MASTER_KEY"},
+        "server": {"host": "127.0.0.1", "port": 4000, "workers": 1, "replicas": 1,
+                   "master_key_env": "LITELLM_MASTER_KEY"},
         "reliability": {"num_retries": 2, "allowed_fails": 5, "cooldown_time": 60, "timeout": 30,
                         "stream_timeout": 120, "request_timeout": 60},
         "cache": {"enabled": True, "type": "redis", "host": "127.0.0.1", "port": 6379,
