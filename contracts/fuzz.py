@@ -245,6 +245,8 @@ REQUEST_SCHEMAS = {
     "/api/generate": "GenerateRequest",
     "/api/show": "ShowRequest",
 }
+# A text completion whose prompt is "" or absent (llama-cpp-python's default prompt is "").
+EMPTY_PROMPT = "an empty prompt"
 # The class every request the type's request schema rejects belongs to (the most general one).
 SCHEMA_INVALID = "a request its request schema rejects"
 
@@ -277,6 +279,8 @@ def request_classes(provider_type: str, path: str, body: Any, *, parsed: bool = 
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) > 1:
         classes.append("a batch of prompts")
+    if path == "/v1/completions" and prompt in (None, ""):
+        classes.append(EMPTY_PROMPT)
     schema = REQUEST_SCHEMAS.get(path)
     schemas = spec_schemas(provider_type)
     if schema is not None and schemas.has(schema):

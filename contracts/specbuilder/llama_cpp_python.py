@@ -21,7 +21,7 @@ from contracts.specbuilder.blocks import (
     ref,
     response,
 )
-from contracts.specbuilder.deviations import FUZZ_PATHS, fuzz_500
+from contracts.specbuilder.deviations import FUZZ_INVALID_CASE, FUZZ_PATHS, fuzz_500
 from contracts.specbuilder.openai_family import (
     Requests,
     Responses,
@@ -129,6 +129,34 @@ def _empty_stream(request_class: str, exchange: str, why: str) -> list[Schema]:
         }
         for rule, expected, actual in _EMPTY_STREAM
     ]
+
+
+_EMPTY_PROMPT_WHY = (
+    "A completion's prompt defaults to \"\" (CreateCompletionRequest, llama_cpp/server/types.py). With a model "
+    "that adds no BOS token (the bytes and large-vocab tiny models: tokenizer.ggml.add_bos_token false) an "
+    "empty prompt is zero tokens and Llama.sample's `assert self.n_tokens > 0` (llama_cpp/llama.py:822) fails: "
+    "RouteErrorHandler wraps the AssertionError into a 500 with an empty message. With a model that adds BOS the "
+    "same request is served (200)."
+)
+_EMPTY_PROMPT_EVIDENCE = (
+    'tests/contract/test_engine_contract.py, fuzzing the bytes and large-vocab tiny models: POST /v1/completions '
+    '{"prompt": "", "max_tokens": 4} (and a body without prompt) -> 500 '
+    '{"error":{"message":"","type":"internal_server_error","param":null,"code":null}}; the ascii model answers 200'
+)
+
+
+def _empty_prompt(check: str, rule: str, case: str) -> Schema:
+    return {
+        "check": check,
+        "rule": rule,
+        "endpoint": "POST /v1/completions",
+        "case": case,
+        "request_class": "an empty prompt",
+        "match": {"status": 500, "body": "AssertionInternalServerError"},
+        "server": LCP_SERVER,
+        "evidence": _EMPTY_PROMPT_EVIDENCE,
+        "why": _EMPTY_PROMPT_WHY,
+    }
 
 
 LCP_NOT_JSON_WHY = (
@@ -303,6 +331,8 @@ KNOWN_DEVIATIONS: list[Schema] = [
         *_empty_stream("an assistant message without content", "assistant-without-content-stream", _TEMPLATE_WHY),
     ),
     *LCP_OVERRUN_DEVIATIONS,
+    _empty_prompt("fuzz POST /v1/completions (positive)", "completion-schema", "no 5xx for a valid request"),
+    *(_empty_prompt("fuzz POST /v1/completions (negative)", rule, FUZZ_INVALID_CASE) for rule in ("missing-field", "invalid-param")),
 ]
 
 
