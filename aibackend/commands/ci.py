@@ -111,11 +111,11 @@ def _in_process(stage: Stage, body: Callable[[Say], tuple[bool, dict[str, Any], 
     from generator.errors import AibackendError
 
     def run() -> tuple[int, str]:
-        from aibackend.ops.demo import _terminate_as_interrupt
+        from aibackend.ops.interrupts import terminate_as_interrupt
 
         lines: list[str] = []
         try:
-            with _terminate_as_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: what the stage started stops
+            with terminate_as_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: what the stage started stops
                 ok, stage.checked, stage.note = body(lines.append)
         except AibackendError as exc:
             lines.append(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""))

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aibackend.ops.interrupts import terminate_as_interrupt
 from generator.routing import Group, RouteTable
 
 __all__ = ["ChainCheck", "NameCheck", "RoutesReport", "check_routes", "expected_names", "simulated_gateway"]
@@ -216,7 +217,7 @@ def simulated_gateway(config_dir: Path, say: Callable[[str], None], *,
     for var in previous:
         os.environ[var] = stack.key  # read by the gateway from its environment only
     try:
-        with demo._terminate_as_interrupt():
+        with terminate_as_interrupt():
             urls = demo.start_simulators(sources, stack, say) if simulate else {}
             by_provider = dict(zip(urls, stack.simulators, strict=True))
             demo.rewrite_copy(sources, stack.config_dir, urls, gateway_port=free_port(), redis_port=None)
