@@ -7,12 +7,13 @@ Hypothesis underneath: seeded, few examples, no shrinking, no example database),
 
 - positive cases (valid requests): a documented status; a 200 matches its schema, its usage
   adds up; streams pass ``contracts/streaming.py``;
-- negative cases (invalid requests): never a 5xx;
+- negative cases (invalid requests): never a 5xx; one the server accepts (2xx) is a warning;
 - every documented 4xx answer carries the type's error body.
 
 A finding the type's spec records in ``x-known-deviations`` (check ``fuzz METHOD PATH (mode)``,
-case = the finding's ``expected`` without the request it names, and the same observed answer)
-is reported as a known deviation, exactly as the suite does (``contracts/suite/deviations.py: excuses``).
+case = the finding's ``expected`` without the request it names, the same class of request
+(``request_classes``) and the same observed answer) is reported as a known deviation, exactly as
+the suite does (``contracts/suite/deviations.py: excuses``).
 
 ``stream_conformance`` and ``usage_conformance`` are registered with ``@schemathesis.check`` so a
 schemathesis run (``case.call_and_validate()``, the ``st`` CLI with this module imported) applies
@@ -24,11 +25,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import hypothesis
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case, GenerationMode
 
+from contracts.provenance import is_advisory
 from contracts.schemas import spec_path, spec_schemas
 from contracts.streaming import (
     NdjsonExpectations,
@@ -37,12 +40,13 @@ from contracts.streaming import (
     check_sse_stream,
     check_usage,
 )
+from contracts.suite.check import response_excerpt
 from contracts.suite.deviations import KnownDeviation, Observation, find_deviation
 from contracts.suite.probe import Target
 from contracts.suite.runner import CheckOutcome
-from contracts.violation import Violation
+from contracts.violation import Exchange, Violation
 
-__all__ = ["fuzz_target", "stream_conformance", "usage_conformance", "violations_for_response"]
+__all__ = ["fuzz_target", "request_classes", "stream_conformance", "usage_conformance", "violations_for_response"]
 
 # Servers that answer with one choice whatever `n` asks (llama.cpp runs one sequence per request).
 ONE_CHOICE_ONLY = frozenset({"llama_cpp", "llama_cpp_python"})
@@ -122,7 +126,13 @@ def tame(case: AnyCase, model: str, provider_type: str = "") -> None:
         body["model"] = model
     if case.path.startswith("/v1/"):
         limit = body.get("max_tokens")
-        body["max_tokens"] = min(limit, FUZZ_MAX_TOKENS) if isinstance(limit, int) else FUZZ_MAX_TOKENS
+        # A valid max_tokens <= 0 is "no limit" where a spec allows it (llama-cpp-python's chat
+        # requests: max_tokens has no bound, and Llama.create_completion reads <= 0 as "until the
+        # context is full"): any limit is capped to a small positive one.
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+            body["max_tokens"] = min(limit, FUZZ_MAX_TOKENS)
+        else:
+            body["max_tokens"] = FUZZ_MAX_TOKENS
         n = body.get("n")
         if isinstance(n, int):
             body["n"] = min(n, MAX_N)
@@ -145,7 +155,10 @@ def _streamed(provider_type: str, path: str, body: Any) -> bool:
     if not isinstance(body, dict):
         return False
     if path in NDJSON_PATHS:
-        return body.get("stream", True) is not False  # Ollama streams by default
+        # Ollama streams by default, but answers a load request (no prompt, no messages) with one
+        # JSON object (server/routes.go: c.JSON(..., DoneReason: "load")).
+        loads = not body.get("prompt") if path == "/api/generate" else not body.get("messages")
+        return body.get("stream", True) is not False and not loads
     return body.get("stream") is True
 
 
@@ -170,13 +183,18 @@ def violations_for_response(
         which = rule if positive else _invalid_request_rule(provider_type, path, request_body)
         kind = "a valid" if positive else "an invalid"
         return [Violation(which, endpoint, f"no 5xx for {kind} request {request}", f"{status}: {_clip(content.decode('utf-8', 'replace'))}")]
-    if str(status) not in documented:
+    if not positive and 200 <= status < 300:
+        # An invalid request served: a warning (contracts/fuzz.py: ACCEPTED_INVALID), never a failure.
+        which = _invalid_request_rule(provider_type, path, request_body)
+        return [Violation(which, endpoint, f"{ACCEPTED_INVALID} {request}", f"{status}: {_clip(content.decode('utf-8', 'replace'))}")]
+    if str(status) not in documented and not (status >= 400 and "default" in documented):
         if positive:
             return [Violation(rule, endpoint, f"a documented status ({', '.join(documented)}) for {request}", f"{status}")]
         return []
     schemas = spec_schemas(provider_type)
     if status >= 400:
-        ref = documented[str(status)].get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+        answer = documented.get(str(status)) or documented["default"]
+        ref = answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
         if not ref:
             return []
         try:
@@ -215,7 +233,61 @@ def violations_for_response(
     return found
 
 
+# The expected text of a negative case's finding when the server served it (a warning).
+ACCEPTED_INVALID = "a 4xx for an invalid request"
+
 REQUIRED_FIELDS = {"/v1/chat/completions": ("model", "messages"), "/v1/completions": ("model", "prompt")}
+REQUEST_SCHEMAS = {
+    "/v1/chat/completions": "ChatCompletionRequest",
+    "/v1/completions": "CompletionRequest",
+    "/completion": "NativeCompletionRequest",
+    "/api/chat": "ChatRequest",
+    "/api/generate": "GenerateRequest",
+    "/api/show": "ShowRequest",
+}
+# A text completion whose prompt is "" or absent (llama-cpp-python's default prompt is "").
+EMPTY_PROMPT = "an empty prompt"
+# The class every request the type's request schema rejects belongs to (the most general one).
+SCHEMA_INVALID = "a request its request schema rejects"
+
+
+def request_classes(provider_type: str, path: str, body: Any, *, parsed: bool = True) -> tuple[str, ...]:
+    """What kind of invalid request ``body`` is, from the most specific class to the most general:
+    what a fuzz record (``x-known-deviations`` with ``request_class``) excuses exactly.
+
+    ``not JSON`` (a body that does not parse), ``a JSON value that is not an object``, ``a message
+    without a role``, ``a message whose role is not a string``, then the first error of the body
+    against the type's request schema (``type of temperature``, ``required messages``,
+    ``maximum of top_p``, ...) and ``a request its request schema rejects``. ``parsed``: False
+    for a body that is not JSON (then ``body`` is its text)."""
+    if not parsed:
+        return ("not JSON",)
+    if not isinstance(body, dict):
+        return ("a JSON value that is not an object",)
+    classes: list[str] = []
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, dict) and "role" not in message:
+                classes.append("a message without a role")
+            elif isinstance(message, dict) and not isinstance(message["role"], str):
+                classes.append("a message whose role is not a string")
+            elif isinstance(message, dict) and message["role"] == "assistant" and "content" not in message:
+                classes.append("an assistant message without content")
+            if isinstance(message, dict) and "content" in message and message["content"] is None:
+                classes.append("a message whose content is null")
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) > 1:
+        classes.append("a batch of prompts")
+    if path == "/v1/completions" and prompt in (None, ""):
+        classes.append(EMPTY_PROMPT)
+    schema = REQUEST_SCHEMAS.get(path)
+    schemas = spec_schemas(provider_type)
+    if schema is not None and schemas.has(schema):
+        first = schemas.first_error(schema, body)
+        if first is not None:
+            classes += [first, SCHEMA_INVALID]
+    return tuple(dict.fromkeys(classes))
 FIELD_TYPES: dict[str, type | tuple[type, ...]] = {"model": str, "messages": list, "prompt": (str, list)}
 
 
@@ -254,6 +326,7 @@ def _stream_violations(provider_type: str, path: str, body: dict[str, Any], head
     sse = SseExpectations(
         kind="chat" if kind == "chat" else "completion",
         include_usage=include_usage,
+        finish_reasons=schemas.finish_reasons(chunk_schema),
         max_tokens=limit if isinstance(limit, int) else None,
         choices=n,
         chunk_errors=lambda d: schemas.errors(chunk_schema, d),
@@ -275,11 +348,20 @@ def _request_text(request_body: Any) -> str:
     return _clip(json.dumps(request_body, ensure_ascii=True, default=str))
 
 
+def _exchange(method: str, path: str, body: Any, status: int, content_type: str, content: bytes, actual: str) -> Exchange:
+    """The fuzzed exchange behind a finding: the request as generated, the part of the answer
+    ``actual`` is about (as the suite shows it: contracts/suite/check.py, response_excerpt)."""
+    sent = body if isinstance(body, str) else json.dumps(body, ensure_ascii=True, default=str)
+    answer = httpx.Response(status, headers={"content-type": content_type} if content_type else None, content=content)
+    return Exchange(method, path, _clip(sent, 300), status, content_type, response_excerpt(answer, actual))
+
+
 def _run_operation(operation: Any, target: Target, model: str, mode: GenerationMode, examples: int, seed: int,
                    timeout: float) -> CheckOutcome:
     check = f"fuzz {operation.method.upper()} {operation.path} ({mode.value})"
     found: dict[tuple[str, str, str], Violation] = {}
     known: dict[tuple[str, str, str], KnownDeviation] = {}
+    warned: dict[tuple[str, str, str, str], Violation] = {}
     documented = operation.definition.raw.get("responses", {})
     headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else None
     positive = mode == GenerationMode.POSITIVE
@@ -301,34 +383,43 @@ def _run_operation(operation: Any, target: Target, model: str, mode: GenerationM
             tame_negative(case)
         response = case.call(base_url=target.base_url, headers=headers, timeout=timeout)
         response_headers = response.headers_dict() if hasattr(response, "headers_dict") else _flat(response.headers)
-        request_body = _decoded(case.body)
-        observation = Observation(response.status_code, str(response_headers.get("content-type", "")), response.content)
+        request_body, parsed = _decoded(case.body)
+        content_type = str(response_headers.get("content-type", ""))
+        observation = Observation(response.status_code, content_type, response.content)
+        classes = request_classes(target.type, case.path, request_body, parsed=parsed)
         for violation in violations_for_response(
             target.type, case.method.upper(), case.path, request_body,
             response.status_code, response_headers, response.content, positive=positive, documented=documented,
         ):
+            violation = violation.with_exchange(_exchange(
+                case.method.upper(), case.path, request_body, response.status_code, content_type, response.content, violation.actual,
+            ))
             # Known and unknown findings are kept apart BEFORE de-duplication: an excused 500 must
             # not hide a later, unexcused one of the same rule.
             key = (violation.rule, violation.endpoint, violation.expected.split(" for ")[0])
             deviation = find_deviation(target.type, check=check, violation=violation,
-                                       case=fuzz_case(violation, request_body), observation=observation)
-            if deviation is None:
-                found.setdefault(key, violation)
-            else:
+                                       case=fuzz_case(violation, request_body), observation=observation,
+                                       request_classes=classes)
+            if deviation is not None:
                 known.setdefault(key, deviation)
+            elif violation.expected.startswith(ACCEPTED_INVALID) or is_advisory(target.type, violation.rule):
+                warned.setdefault((*key, classes[0] if classes else ""), violation)
+            else:
+                found.setdefault(key, violation)
 
     exercise()
-    return CheckOutcome(check, sorted(found.values()), [known[k] for k in sorted(known)])
+    return CheckOutcome(check, sorted(found.values()), [known[k] for k in sorted(known)], [warned[k] for k in sorted(warned)])
 
 
-def _decoded(body: Any) -> Any:
-    # Negative cases may send raw bytes; judge them by what a server would parse.
+def _decoded(body: Any) -> tuple[Any, bool]:
+    """A request's body as a server would parse it, and whether it parses as JSON at all
+    (negative cases may send raw bytes: then their text)."""
     if isinstance(body, bytes | bytearray):
         try:
-            return json.loads(body)
+            return json.loads(body), True
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return body.decode("utf-8", "replace")
-    return body
+            return body.decode("utf-8", "replace"), False
+    return body, True
 
 
 def _flat(headers: Any) -> dict[str, str]:

@@ -19,6 +19,10 @@ from generator.providers import REGISTRY, contract_types, openai_family_contract
 __all__ = ["ALL_TYPES", "OLLAMA_NATIVE", "OPENAI_LIKE", "RULES", "Rule", "rules_for"]
 
 OPENAI_LIKE = openai_family_contract_types()
+# A generic OpenAI-compatible server and llama-cpp-python have no health endpoint; llama-cpp-python
+# has no stream_options field (llama_cpp/server/types.py): neither rule is part of their contract.
+NO_HEALTH = frozenset({"openai", "llama_cpp_python"})
+NO_STREAM_OPTIONS = frozenset({"llama_cpp_python"})
 OLLAMA_NATIVE = frozenset(t.contract_type for t in REGISTRY.values() if t.contract_type and t.api_family == "ollama")
 ALL_TYPES = frozenset(contract_types())
 
@@ -55,9 +59,9 @@ RULES: dict[str, Rule] = {
         _rule("malformed-body", "a body that is not JSON gives 400 with the type's error body, never 5xx"),
         _rule("missing-field", "a missing or ill-typed model/messages/prompt gives a 4xx (400; 422 for FastAPI-style servers) with an error body, never a 5xx"),
         _rule("invalid-param", "max_tokens/n < 1, temperature outside [0,2], top_p outside [0,1] give 400 with an error body"),
-        _rule("stream-options-without-stream", "stream_options without stream=true gives 400"),
+        _rule("stream-options-without-stream", "stream_options without stream=true gives 400", OPENAI_LIKE - NO_STREAM_OPTIONS),
         _rule("error-schema", "every error body matches the type's error schema"),
-        _rule("health", "the health endpoint answers as the real server does (vllm: 200 empty; llama_cpp: {status: ok}; ollama: 'Ollama is running')", ALL_TYPES),
+        _rule("health", "the health endpoint answers as the real server does (vllm: 200 empty; llama_cpp: {status: ok}; ollama: 'Ollama is running')", ALL_TYPES - NO_HEALTH),
         # --- Ollama native (/api) ---------------------------------------------------------
         _rule("ollama-tags-schema", "GET /api/tags matches the schema (models[].name, model, modified_at, size, digest, details)", OLLAMA_NATIVE),
         _rule("ollama-chat-schema", "non-streaming /api/chat and /api/generate match the schema, durations as integer nanoseconds", OLLAMA_NATIVE),

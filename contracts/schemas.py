@@ -55,6 +55,15 @@ class SpecSchemas:
     def has(self, name: str) -> bool:
         return name in self._components["schemas"]
 
+    def finish_reasons(self, name: str) -> frozenset[str] | None:
+        """The finish reasons the chunk or answer schema ``name`` allows (None: any string)."""
+        choice = self._components["schemas"][name]["properties"]["choices"]["items"]
+        node = choice["properties"]["finish_reason"]
+        values: set[str] = set()
+        for member in node.get("anyOf", [node]):
+            values.update(member.get("enum", []))
+        return frozenset(values) if values else None
+
     def _validator(self, name: str) -> jsonschema.Draft202012Validator:
         if name not in self._validators:
             if not self.has(name):
@@ -62,6 +71,17 @@ class SpecSchemas:
             root = {"$ref": f"#/components/schemas/{name}", "components": self._components}
             self._validators[name] = jsonschema.Draft202012Validator(root, format_checker=_FORMATS)
         return self._validators[name]
+
+    def first_error(self, name: str, document: Any) -> str | None:
+        """The class of ``document``'s first error against ``name``: ``<keyword> of <path>``, with
+        list indexes as ``[]`` (``type of messages[].role``, ``required of (root)``); None: valid."""
+        found = sorted(self._validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
+        if not found:
+            return None
+        error = _best(found[0])
+        path = "".join("[]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".") or "(root)"
+        detail = f" {error.validator_value}" if error.validator == "required" else ""
+        return f"{error.validator}{detail} of {path}"
 
     def errors(self, name: str, document: Any, *, limit: int = 3) -> list[str]:
         found = sorted(self._validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
@@ -75,7 +95,9 @@ class SpecSchemas:
 def _best(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     # anyOf/oneOf errors say only "is not valid under any of the given schemas": dig for the cause.
     if error.context:
-        best = jsonschema.exceptions.best_match(error.context)
+        # A nullable field's value failed its real branch: name that, not "is not of type 'null'".
+        context = [e for e in error.context if not (e.validator == "type" and e.validator_value == "null")] or error.context
+        best = jsonschema.exceptions.best_match(context)
         if best is not None:
             return best
     return error

@@ -30,9 +30,6 @@ __all__ = [
 # A schema check: the document → readable errors (empty list when it conforms).
 ChunkValidator = Callable[[Any], list[str]]
 
-FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter"})
-
-
 def _no_errors(_document: Any) -> list[str]:
     return []
 
@@ -95,6 +92,8 @@ class SseExpectations:
 
     kind: Literal["chat", "completion"] = "chat"
     include_usage: bool = False
+    # The finish reasons the type's spec allows for this endpoint (None: any string).
+    finish_reasons: frozenset[str] | None = None
     max_tokens: int | None = None
     choices: int = 1
     # Accept events ended by a single newline. rules.py and provider-contracts.md name this a
@@ -170,7 +169,7 @@ def check_sse_stream(
             found.append(Violation("sse-chunk-schema", endpoint, "every chunk matches the chunk schema", f"event {index}: {'; '.join(errors)}"))
         if isinstance(chunk, dict):
             chunks.append(chunk)
-    found.extend(_check_finish_reasons(chunks, endpoint, expect.choices))
+    found.extend(_check_finish_reasons(chunks, endpoint, expect.choices, expect.finish_reasons))
     found.extend(_check_stream_usage(chunks, endpoint, expect))
     found.extend(_check_stream_length(chunks, endpoint, expect))
     return found
@@ -181,7 +180,9 @@ def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
 
 
-def _check_finish_reasons(chunks: list[dict[str, Any]], endpoint: str, expected_choices: int) -> list[Violation]:
+def _check_finish_reasons(
+    chunks: list[dict[str, Any]], endpoint: str, expected_choices: int, allowed: frozenset[str] | None
+) -> list[Violation]:
     reasons: dict[Any, list[Any]] = {index: [] for index in range(expected_choices)}
     for chunk in chunks:
         for choice in _choices(chunk):
@@ -194,9 +195,9 @@ def _check_finish_reasons(chunks: list[dict[str, Any]], endpoint: str, expected_
             found.append(
                 Violation("sse-finish-reason", endpoint, f"exactly one non-null finish_reason for choice {index}", f"{len(seen)}: {seen}")
             )
-        elif seen[0] not in FINISH_REASONS:
+        elif allowed is not None and seen[0] not in allowed:
             found.append(
-                Violation("sse-finish-reason", endpoint, f"finish_reason one of {sorted(FINISH_REASONS)}", f"{seen[0]!r} (choice {index})")
+                Violation("sse-finish-reason", endpoint, f"finish_reason one of {sorted(allowed)}", f"{seen[0]!r} (choice {index})")
             )
     return found
 
@@ -259,7 +260,9 @@ class NdjsonExpectations:
     final_errors: ChunkValidator = field(default=_no_errors, compare=False)
 
 
-DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
+# api/types.go (Ollama v0.32.15): every metric is omitempty, so a zero one is absent; the done line
+# of a finished generation always has done_reason and total_duration (server/routes.go).
+METRICS = ("load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration")
 
 
 def check_ndjson_stream(
@@ -307,20 +310,25 @@ def check_ndjson_stream(
         problems = expect.final_errors(final) + _final_line_problems(final)
         if problems:
             found.append(
-                Violation("ndjson-done", endpoint, "done_reason, integer nanosecond durations and eval_count on the done line", "; ".join(dict.fromkeys(problems)))
+                Violation("ndjson-done", endpoint, "done_reason, total_duration and integer metrics on the done line", "; ".join(dict.fromkeys(problems)))
             )
         found.extend(_check_eval_count(final, body_lines, endpoint, expect))
     return found
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _final_line_problems(final: dict[str, Any]) -> list[str]:
     problems = []
     if not isinstance(final.get("done_reason"), str):
         problems.append(f"done_reason = {final.get('done_reason')!r}")
-    for name in (*DURATIONS, "eval_count"):
-        value = final.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            problems.append(f"{name} = {value!r} (not a non-negative integer)")
+    if not _is_integer(final.get("total_duration")):
+        problems.append(f"total_duration = {final.get('total_duration')!r} (not integer nanoseconds)")
+    for name in METRICS:
+        if name in final and not _is_integer(final[name]):
+            problems.append(f"{name} = {final[name]!r} (not an integer)")
     return problems
 
 

@@ -6,6 +6,7 @@ lists all seven layers in order.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Mapping
@@ -190,6 +191,31 @@ _SECRET_KEY = re.compile(
 _ALLOWED_VALUES = re.compile(r"^(os\.environ/[A-Za-z_][A-Za-z0-9_]*|null|~|\"\"|''|sk-no-key-required)\s*(#.*)?$")
 
 
+# Words one of the patterns above needs (lower-cased: a superset of what either can match). Only the
+# lines holding one are checked one by one: a 16k-model file has 100k lines and a handful of hits.
+_CANDIDATES = ("api_key", "apikey", "master_key", "password", "secret", "token", "access_key", "private_key",
+               "sk-", "ghp_", "akia", "hf_", "xox", "eyj")
+# The line breaks str.splitlines() splits on, so that line numbers agree with it.
+_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _candidate_lines(text: str) -> list[int]:
+    """Indexes (into ``text.splitlines()``) of the lines holding a candidate word, in order."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a character whose lower case is longer: check every line
+        return list(range(len(text.splitlines())))
+    hits = []
+    for candidate in _CANDIDATES:  # str.find: a fast scan in C, where a regex alternation is slow
+        found = lowered.find(candidate)
+        while found >= 0:
+            hits.append(found)
+            found = lowered.find(candidate, found + 1)
+    if not hits:
+        return []
+    starts = [0, *(match.end() for match in _LINE_BREAK.finditer(text))]
+    return sorted({bisect.bisect_right(starts, position) - 1 for position in hits})
+
+
 def scan_secrets(path: Path, display: str) -> list[Diagnostic]:
     """Anything that looks like a literal secret in a source file is an error."""
     try:
@@ -202,7 +228,10 @@ def scan_secrets(path: Path, display: str) -> list[Diagnostic]:
 def scan_secrets_text(text: str, display: str) -> list[Diagnostic]:
     """``scan_secrets`` over a file's text (layer 5 scans what layer 1 read, on disk or not yet)."""
     diagnostics: list[Diagnostic] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    candidates = _candidate_lines(text)
+    lines = text.splitlines() if candidates else []
+    for index in candidates:
+        number, line = index + 1, lines[index]
         stripped = line.split("#", 1)[0] if not line.lstrip().startswith("#") else line
         key_match = _SECRET_KEY.match(stripped)
         value_match = _SECRET_VALUE.search(line)

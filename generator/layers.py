@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from generator.acceptance import Prefetch
 from generator.checks import check_consistency, check_environment, check_ports
 from generator.diagnostics import Diagnostic
 from generator.load import ParsedSources, Sources, read_sources, type_sources
@@ -55,6 +56,7 @@ class Context:
     routes: RouteTable | None = None
     config: dict[str, Any] | None = None  # the rendered LiteLLM config (plain data)
     text: str | None = None  # ... and its text, as `generate` writes it
+    prefetch: Prefetch | None = None  # layer 7's worker, importing LiteLLM while layers 1-6 run
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,12 @@ def _staleness(context: Context) -> list[Diagnostic]:
     return check_staleness(context.sources, context.output, context.text, severity=context.staleness_severity)
 
 
+def litellm_installed() -> bool:
+    return importlib.util.find_spec("litellm") is not None
+
+
 def _litellm(context: Context) -> list[Diagnostic]:
-    if importlib.util.find_spec("litellm") is None:
+    if not litellm_installed():
         # The base install (no [gateway] extra) has no LiteLLM to ask: say so, do not pretend.
         return [Diagnostic(
             "litellm-not-installed",
@@ -112,6 +118,11 @@ def _litellm(context: Context) -> list[Diagnostic]:
     from generator.acceptance import check_acceptance  # imports LiteLLM: seconds, so only when run
 
     assert context.config is not None
+    if context.prefetch is not None:
+        found = context.prefetch.check(context.config, str(context.output))
+        if found is not None:
+            return found
+        # The worker failed (it should not): check here, where a failure shows its traceback.
     return check_acceptance(context.config, str(context.output))
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import gc
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from generator.acceptance import Prefetch
 from generator.diagnostics import Diagnostic, errors_of, sort_diagnostics
-from generator.layers import COMPILE, LAYERS, Context
+from generator.layers import COMPILE, LAYERS, Context, litellm_installed
 from generator.load import Sources
 from generator.render import render_config, render_text
 from generator.routing import RouteTable
@@ -73,16 +75,22 @@ def build(
     # returns: the cyclic GC's full passes would only rescan them (superlinear at 16k models).
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    selected = set(layers)
+    context = Context(
+        config_dir=Path(config_dir),
+        output=output_path(Path(config_dir), output),
+        environ=environ,
+        staleness_severity=staleness_severity,
+        texts=texts,
+    )
     try:
-        context = Context(
-            config_dir=Path(config_dir),
-            output=output_path(Path(config_dir), output),
-            environ=environ,
-            staleness_severity=staleness_severity,
-            texts=texts,
-        )
-        return _run(context, set(layers), render=render, commit=commit)
+        if render and "litellm" in selected and "litellm" not in sys.modules and litellm_installed():
+            # Importing LiteLLM takes seconds: a worker does it on the other core while layers 1-6 run.
+            context.prefetch = Prefetch()
+        return _run(context, selected, render=render, commit=commit)
     finally:
+        if context.prefetch is not None:
+            context.prefetch.close()
         if gc_was_enabled:
             gc.enable()
 

@@ -213,6 +213,8 @@ def _plain_or_quoted(text: str) -> str:
 
 def _scalar(value: Any) -> str:
     """One scalar in YAML: plain where that reads back as the same string, else JSON-quoted."""
+    if value.__class__ is str:  # nearly every scalar: tested first (a 16k-model config has 350k)
+        return _plain_or_quoted(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -256,6 +258,8 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
 
 
 def _inline_empty(value: Any) -> str:
+    if value.__class__ is str:
+        return _plain_or_quoted(value)
     if isinstance(value, dict):
         return "{}"
     if isinstance(value, list):
@@ -263,15 +267,89 @@ def _inline_empty(value: Any) -> str:
     return _scalar(value)
 
 
+# A deployment's parameters that every deployment of its provider shares. Written once per provider
+# (a YAML anchor on the first deployment) and merged into the others (`<<: *provider`): LiteLLM
+# parses the file with PyYAML's pure-Python loader, twice at start-up, and each deployment then
+# costs it a fifth fewer tokens (measured: benchmarks/bench_gateway_startup.py, docs/gateway.md).
+# Scalars only: a merged mapping or list would be one object shared by every deployment once loaded.
+SHARED_PARAMS = ("api_base", "api_key", "timeout", "stream_timeout")
+_ANCHOR_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _emit_model_list(entries: list[Any], out: list[str]) -> None:
+    """``model_list``'s items as ``_emit`` writes them, the shared parameters merged from an anchor."""
+    anchors: dict[str, str] = {}  # the shared parameters (as text) -> their anchor
+    for entry in entries:
+        params = entry.get("litellm_params") if isinstance(entry, dict) else None
+        shared = {key: params[key] for key in SHARED_PARAMS
+                  if isinstance(params, dict) and key in params and not isinstance(params[key], (dict, list))}
+        if not shared:
+            _emit([entry], 2, out)
+            continue
+        assert isinstance(params, dict)
+        lead = "  - "
+        for key, value in entry.items():
+            if key == "litellm_params":
+                block: list[str] = []
+                _emit(shared, 8, block)
+                text = "".join(block)
+                anchor = anchors.get(text)
+                if anchor is None:
+                    anchor = anchors[text] = _anchor_name(entry, set(anchors.values()))
+                    out.append(f"{lead}litellm_params:\n      <<: &{anchor}\n{text}")
+                else:
+                    out.append(f"{lead}litellm_params:\n      <<: *{anchor}\n")
+                _emit({k: v for k, v in params.items() if k not in shared}, 6, out)
+            elif isinstance(value, (dict, list)) and value:
+                out.append(f"{lead}{_scalar(key)}:\n")
+                _emit(value, 6, out)
+            else:
+                out.append(f"{lead}{_scalar(key)}: {_inline_empty(value)}\n")
+            lead = "    "
+
+
+def _anchor_name(entry: dict[str, Any], taken: set[str]) -> str:
+    """The provider's name (from the deployment id ``group@provider/model``), made unique."""
+    identity = str((entry.get("model_info") or {}).get("id", ""))
+    provider = identity.partition("@")[2].partition("/")[0]
+    base = _ANCHOR_CHARS.sub("-", provider) or "shared"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
 def _dump(data: dict[str, Any]) -> str:
     out: list[str] = []
-    _emit(data, 0, out)
+    for key, value in data.items():
+        if key == "model_list" and isinstance(value, list) and value:
+            out.append("model_list:\n")
+            _emit_model_list(value, out)
+        else:
+            _emit({key: value}, 0, out)
     return "".join(out)
 
 
+_COMMIT = "# git-commit: "
+
+
 def comparable(text: str) -> str:
-    """Generated text minus the line that changes with every commit (the git commit)."""
-    return "\n".join(line for line in text.split("\n") if not line.startswith("# git-commit: "))
+    """Generated text minus the lines that change with every commit (``# git-commit: ...``).
+
+    Found with str.find, not line by line: the text is megabytes at 16k models.
+    """
+    kept: list[str] = []
+    start = 0
+    found = text.find(_COMMIT)
+    while found >= 0:
+        if found == 0 or text[found - 1] == "\n":
+            end = text.find("\n", found)
+            kept.append(text[start:found])
+            start = len(text) if end < 0 else end + 1
+        found = text.find(_COMMIT, found + 1)
+    kept.append(text[start:])
+    return "".join(kept)
 
 
 def body_of(text: str) -> str:

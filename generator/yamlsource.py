@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from generator.diagnostics import Diagnostic
 
@@ -66,41 +66,49 @@ class _DuplicateKey(Exception):
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _build(loader: yaml.SafeLoader, node: Node, path: KeyPath, lines: LineMap) -> Any:
-    lines.lines.setdefault(path, node.start_mark.line + 1)
-    expected_tag = _MAP_TAG if isinstance(node, MappingNode) else _SEQ_TAG if isinstance(node, SequenceNode) else None
-    if expected_tag is not None and node.tag != expected_tag:
+    """The data of ``node``, as safe_load would construct it, recording the line of every key path.
+
+    The line of ``path`` itself is recorded by the caller. Strings (nearly every scalar here) are
+    taken straight from the node, which is what safe_load's constructor does with them too.
+    """
+    if isinstance(node, ScalarNode):
+        return node.value if node.tag == _STR_TAG else loader.construct_object(node, deep=True)
+    expected_tag = _MAP_TAG if isinstance(node, MappingNode) else _SEQ_TAG
+    if node.tag != expected_tag:
         # Walking collections by hand must not bypass safe loading: refuse any other tag.
         raise yaml.constructor.ConstructorError(
             None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark
         )
+    known = lines.lines
     if isinstance(node, MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) like safe_load does
         result: dict[Any, Any] = {}
         first_seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                key = str(key)
+            if isinstance(key_node, ScalarNode) and key_node.tag == _STR_TAG:
+                key = key_node.value
+            else:
+                key = loader.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)) and key is not None:
+                    key = str(key)
             key_line = key_node.start_mark.line + 1
             if key in first_seen:
                 raise _DuplicateKey(str(key), key_line, first_seen[key])
             first_seen[key] = key_line
             child: KeyPath = (*path, key if isinstance(key, str) else str(key))
-            lines.lines[child] = key_line
+            known.setdefault(child, key_line)
             result[key] = _build(loader, value_node, child, lines)
         return result
-    if isinstance(node, SequenceNode):
-        items = []
-        for index, item_node in enumerate(node.value):
-            child = (*path, index)
-            lines.lines[child] = item_node.start_mark.line + 1
-            items.append(_build(loader, item_node, child, lines))
-        return items
-    assert isinstance(node, ScalarNode)
-    return loader.construct_object(node, deep=True)
+    items = []
+    for index, item_node in enumerate(node.value):
+        child = (*path, index)
+        known.setdefault(child, item_node.start_mark.line + 1)
+        items.append(_build(loader, item_node, child, lines))
+    return items
 
 
 def _syntax_diagnostic(file: str, exc: yaml.YAMLError, text: str) -> Diagnostic:
@@ -193,7 +201,7 @@ def _parse_text(
                     hint="start from the example in /work/shared/reference/example-config or `git checkout` the file",
                 )
             ]
-        lines = LineMap()
+        lines = LineMap({(): node.start_mark.line + 1})
         data = _build(loader, node, (), lines)
     except _DuplicateKey as dup:
         return None, [

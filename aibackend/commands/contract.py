@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also fuzz every operation with N schemathesis examples (seeded; default 0: off)",
     )
     parser.add_argument("--seed", type=int, default=0, help="fuzzing seed (default 0)")
+    parser.add_argument(
+        "--explain",
+        metavar="RULE",
+        help="print RULE (or `all`), what checks it, and where it comes from for each type "
+        "(only the types of --target when given); nothing is sent",
+    )
     from aibackend.results.options import add_store_arguments
 
     add_store_arguments(parser)
@@ -55,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from contracts.targets import api_key_from_env, parse_target, targets_from_providers_file
     from generator.errors import UsageError
 
+    if args.explain:
+        from contracts.explain import explain
+
+        types = [parse_target(spec).type for spec in args.target] or None
+        print(explain(args.explain, types))
+        return 0
     if not args.target and not args.providers_file:
         raise UsageError("no target given", hint="pass --target TYPE=URL (repeatable) or --providers-file PATH")
     if args.fuzz_examples < 0:

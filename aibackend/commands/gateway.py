@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from aibackend.gateway import control as gateway
     from aibackend.gateway.reload import recover
     from aibackend.gateway.runtime import RuntimeDir
+    from aibackend.ops.interrupts import terminate_as_interrupt
     from generator.store import output_path
 
     if args.action == "start":
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             except GatewayError as exc:  # a reload holds the lock: report, do not interfere
                 note = exc.message
         return _print_status(gateway.status(run_dir), note, as_json=args.json)
-    with run_dir.lock():
+    with run_dir.lock(), terminate_as_interrupt():  # a start cut short stops what it started
         note = recover(run_dir)
         if note:
             print(f"note: {note}", file=sys.stderr)

@@ -18,11 +18,12 @@ def run(args: argparse.Namespace) -> int:
     from aibackend.extras import require
     from aibackend.gateway.reload import recover, reload
     from aibackend.gateway.runtime import RuntimeDir
+    from aibackend.ops.interrupts import terminate_as_interrupt
     from generator.store import output_path
 
     require("litellm")
     run_dir = RuntimeDir(args.config_dir)
-    with run_dir.lock():
+    with run_dir.lock(), terminate_as_interrupt():  # cut short, the reload rolls back what it started
         note = recover(run_dir)
         if note:
             print(f"note: {note}", file=sys.stderr)

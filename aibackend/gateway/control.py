@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import shutil
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -69,7 +70,16 @@ def launch_instance(
 
 
 def _start_replica(
-    run: RuntimeDir, plan: GatewayPlan, *, snapshot: Path, slot: str, index: int, host: str, port: int, key: str
+    run: RuntimeDir,
+    plan: GatewayPlan,
+    *,
+    snapshot: Path,
+    slot: str,
+    index: int,
+    host: str,
+    port: int,
+    key: str,
+    cancel: threading.Event | None = None,
 ) -> Instance:
     instance = start_litellm(
         config=snapshot,
@@ -80,6 +90,7 @@ def _start_replica(
         log=run.log_file(slot, index),
         key_env=plan.master_key_env,
         key=key,
+        cancel=cancel,
     )
     return Instance(slot=slot, pid=instance.pid, port=port, config=instance.config, log=instance.log, index=index)
 
@@ -91,19 +102,39 @@ def launch_generation(
     run.ensure()
     snapshot = run.snapshot(slot)
     shutil.copyfile(config_file, snapshot)
+    cancel = threading.Event()
+    outcomes: list[Instance | BaseException] = []
     with ThreadPoolExecutor(max_workers=len(ports), thread_name_prefix=f"start-{slot}") as pool:
         futures = [
             pool.submit(
-                _start_replica, run, plan, snapshot=snapshot, slot=slot, index=i, host="127.0.0.1", port=port, key=key
+                _start_replica,
+                run,
+                plan,
+                snapshot=snapshot,
+                slot=slot,
+                index=i,
+                host="127.0.0.1",
+                port=port,
+                key=key,
+                cancel=cancel,
             )
             for i, port in enumerate(ports)
         ]
-        outcomes: list[Instance | BaseException] = []
-        for future in futures:
-            try:
-                outcomes.append(future.result())
-            except BaseException as exc:  # the others are stopped below, then the first failure raised
-                outcomes.append(exc)
+        try:
+            for future in futures:
+                try:
+                    outcomes.append(future.result())
+                except Exception as exc:  # the others are stopped below, then the first failure raised
+                    outcomes.append(exc)
+        except BaseException:
+            # Ctrl-C or SIGTERM reach this thread only: the starting replicas stop now (not when ready,
+            # up to minutes later), and the ones already up are stopped before the interrupt goes on.
+            cancel.set()
+            wait(futures)
+            for future in futures:
+                if future.exception() is None:
+                    stop_process_group(future.result().pid)
+            raise
     started = tuple(o for o in outcomes if isinstance(o, Instance))
     failures = [o for o in outcomes if not isinstance(o, Instance)]
     if failures:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -106,10 +107,13 @@ def start_litellm(
     key_env: str,
     key: str,
     ready_timeout: float = 180.0,
+    cancel: threading.Event | None = None,
 ) -> Instance:
     """Start LiteLLM on ``config`` and return once ``/health/readiness`` answers 200.
 
-    On failure the process group is stopped and the error carries the log's tail.
+    On failure the process group is stopped and the error carries the log's tail. ``cancel``: set
+    by a caller that waits for this from another thread and was interrupted (a signal reaches only
+    the main thread): the process is stopped at once instead of when it becomes ready.
     """
     command = [
         litellm_executable(),
@@ -139,16 +143,24 @@ def start_litellm(
         )
     instance = Instance(slot=slot, pid=process.pid, port=port, config=str(config.resolve()), log=str(log))
     deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise GatewayError(
-                f"LiteLLM exited with status {process.returncode} before it was ready "
-                f"(config {config}, port {port}); last lines of {log}:\n{log_tail(log)}",
-                hint="fix what the log says (a port in use, a config LiteLLM rejects), then start again",
-            )
-        if readiness(host, port):
-            return instance
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                stop_process_group(process.pid)
+                raise GatewayError(f"LiteLLM on port {port} stopped before it was ready: its start was interrupted")
+            if process.poll() is not None:
+                raise GatewayError(
+                    f"LiteLLM exited with status {process.returncode} before it was ready "
+                    f"(config {config}, port {port}); last lines of {log}:\n{log_tail(log)}",
+                    hint="fix what the log says (a port in use, a config LiteLLM rejects), then start again",
+                )
+            if readiness(host, port):
+                return instance
+            time.sleep(0.2)
+    except BaseException:  # an interrupt (Ctrl-C, SIGTERM) while waiting: the half-started process goes too
+        if process.poll() is None:
+            stop_process_group(process.pid)
+        raise
     stop_process_group(process.pid)
     raise GatewayError(
         f"LiteLLM did not become ready within {ready_timeout:.0f} s on port {port}; "

@@ -32,9 +32,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from aibackend.ops.interrupts import terminate_as_interrupt
 from generator.errors import AibackendError, ConfigInvalid
 from generator.load import Sources
 from generator.net import free_port
@@ -173,25 +173,6 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) end the demo like Ctrl-C: through the ``finally`` that stops everything. SIGINT
-    too, set here: a demo started in the background of a script inherits it ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 class Steps:
@@ -498,7 +479,7 @@ def run_demo(options: DemoOptions) -> int:
     os.environ["LITELLM_MASTER_KEY"] = stack.key
     gateway_error: list[BaseException] = []
     try:
-        with _terminate_as_interrupt():
+        with terminate_as_interrupt():
             with steps.step(f"validate {config_dir}/ (read only)"):
                 sources = validate(config_dir)
                 active = [n for n, p in sources.providers.providers.items() if p.is_active]

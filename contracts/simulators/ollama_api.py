@@ -267,7 +267,9 @@ def handle_show(call: Call) -> Reply:
     if not isinstance(name, str) or not name:
         return _error(call, 400, "model is required")
     if canonical(name) not in _models(call):
-        return _error(call, 404, f"model '{name}' not found")
+        # ShowHandler names the model by its shortest display form, tag included
+        # (server/routes.go, types/model/name.go DisplayShortest; Ollama v0.32.15).
+        return _error(call, 404, f"model '{canonical(name)}' not found")
     return _json(200, {
         "license": "simulated model: no license",
         "modelfile": f"FROM {canonical(name)}\n",

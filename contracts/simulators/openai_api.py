@@ -53,6 +53,10 @@ class Flavor:
     # llama-server validates only what it needs: any role, top_p/temperature clamped, max_tokens
     # >= -1, n in [1, n_parallel], stream_options ignored without stream, non-JSON body a 500.
     llama_server_validation: bool = False
+    # vLLM 0.34.0 (contracts/provenance/vllm.yaml): a message may carry any role
+    # (CustomChatCompletionMessageParam), a request without a model name is served by the model,
+    # stream_options is refused without stream only when not empty, top_p must be above 0.
+    vllm_validation: bool = False
     # --- ends of answers, seen with the eos and bytes tiny models (contracts/simulators/utf8.py) ----
     counts_eos: bool = False  # llama-server counts the EOS token of an answer that ended by itself
     eos_text_chunk: bool = False  # ...and streams a "" text-completion chunk for it
@@ -70,7 +74,7 @@ FLAVORS: dict[str, Flavor] = {
     "openai": Flavor("openai", {"role": "assistant", "content": "", "refusal": None}, False, True, True,
                      "fp_sim", True, False, False, True, False),
     "vllm": Flavor("vllm", {"role": "assistant", "content": ""}, False, False, True,
-                   None, True, False, False, True, False),
+                   None, False, False, False, True, False, vllm_validation=True),
     "llama_cpp": Flavor("llama_cpp", {"role": "assistant", "content": None}, False, True, False,
                         "b6100-sim", False, True, False, True, True, text_id_prefix="chatcmpl", text_logprobs=True,
                         text_stream_usage=True, cached_tokens=True, llama_server_validation=True,
@@ -225,6 +229,11 @@ def _check_messages(body: dict[str, Any], flavor: Flavor, tolerated: Tolerated) 
     if flavor.llama_server_validation:
         _check_llama_server_messages(messages, tolerated)
         return
+    if flavor.vllm_validation:
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise _Invalid("missing-field", f"messages[{index}] must be an object with a string 'role'", param="messages")
+        return
     roles = LCP_ROLES if flavor.fastapi_validation else CHAT_ROLES
     for index, message in enumerate(messages):
         tool_without_id = flavor.fastapi_validation and isinstance(message, dict) and message.get("role") == "tool" \
@@ -362,12 +371,14 @@ def _check_params(body: dict[str, Any], flavor: Flavor, kind: str, tolerated: To
         value = body.get(name)
         if value is not None and value < 1:
             raise _Invalid("invalid-param", f"'{name}' must be at least 1, got {value}", param=name)
-    if body.get("n") is not None and body["n"] > MAX_N:
+    if body.get("n") is not None and body["n"] > MAX_N and not flavor.vllm_validation:
         raise _Invalid("invalid-param", f"'n' must be at most {MAX_N}, got {body['n']}", param="n")
     temperature = body.get("temperature")
     if temperature is not None and not 0 <= temperature <= 2:
         raise _Invalid("invalid-param", f"'temperature' must be between 0 and 2, got {temperature}", param="temperature")
     top_p = body.get("top_p")
+    if top_p is not None and flavor.vllm_validation and not 0 < top_p <= 1:
+        raise _Invalid("invalid-param", f"top_p must be in (0, 1], got {top_p}.", param="top_p")
     if top_p is not None and not 0 <= top_p <= 1:
         raise _Invalid("invalid-param", f"'top_p' must be between 0 and 1, got {top_p}", param="top_p")
 
@@ -375,6 +386,8 @@ def _check_params(body: dict[str, Any], flavor: Flavor, kind: str, tolerated: To
 def _check_stream_options(body: dict[str, Any], flavor: Flavor, tolerated: Tolerated) -> None:
     if not flavor.stream_options_supported or body.get("stream_options") is None:
         return
+    if flavor.vllm_validation and not body["stream_options"]:
+        return  # vLLM's validator tests `data.get("stream_options")`: an empty {} passes
     if not isinstance(body["stream_options"], dict):
         raise _Invalid("invalid-param", "'stream_options' must be an object", param="stream_options")
     if body.get("stream") is not True and flavor.llama_server_validation:
@@ -443,7 +456,7 @@ def _resolve_model(call: Call, flavor: Flavor, body: dict[str, Any]) -> tuple[st
         if call.violates("unknown-model") and requested is not None and requested not in call.config.models:
             return None, error_reply(call, flavor.name, 404, f"model '{requested}' not found")
         return requested or default, None
-    if requested is None:  # only when missing-field is violated
+    if not requested:  # missing: only vLLM serves it (the served model), or missing-field is violated
         return default, None
     if requested in call.config.models or (flavor.name == "ollama" and f"{requested}:latest" in call.config.models):
         return requested, None

@@ -21,7 +21,7 @@ __all__ = ["Personality", "Route", "fault_reply", "loading_reply", "not_found_re
 
 Handler = Callable[[Call], Reply | Streamed | Delayed]
 
-VLLM_VERSION = "0.10.2"
+VLLM_VERSION = "0.34.0"  # the pin of contracts/upstream/pins.yaml
 LCP_VERSION = "0.3.16"
 
 

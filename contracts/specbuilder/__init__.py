@@ -23,6 +23,7 @@ import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 
+from contracts.provenance import attach
 from contracts.schemas import SPEC_DIR, spec_path
 from contracts.specbuilder.blocks import Schema
 from contracts.specbuilder.render import render
@@ -50,9 +51,10 @@ BUILDERS: dict[str, Builder] = discover()
 
 
 def build_spec(contract_type: str) -> Schema:
+    """The type's spec, with where each of its rules comes from written in (contracts/provenance/)."""
     if contract_type not in BUILDERS:
         raise KeyError(f"no spec builder for contract type {contract_type!r} (contracts/specbuilder/{contract_type}.py)")
-    return BUILDERS[contract_type]()
+    return attach(BUILDERS[contract_type](), contract_type)
 
 
 def write_specs(directory: Path = SPEC_DIR) -> list[Path]:

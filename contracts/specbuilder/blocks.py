@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 __all__ = [
+    "INT",
     "INT0",
     "NONEMPTY",
     "STR",
@@ -47,6 +48,7 @@ def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None, 
     return schema
 
 
+INT: Schema = {"type": "integer"}
 INT0: Schema = {"type": "integer", "minimum": 0}
 STR: Schema = {"type": "string"}
 NONEMPTY: Schema = {"type": "string", "minLength": 1}

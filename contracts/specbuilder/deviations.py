@@ -21,21 +21,24 @@ __all__ = ["FUZZ_INVALID_CASE", "FUZZ_PATHS", "fuzz_500"]
 # Fuzzing (contracts/fuzz.py) meets the same rejections with generated bodies. Its findings name the
 # check `fuzz METHOD PATH (mode)` and, without the generated request, the case below; the rule is the
 # kind of invalid request (a body that is no JSON object: malformed-body; a missing or ill-typed
-# model/messages/prompt: missing-field; anything else: invalid-param).
+# model/messages/prompt: missing-field; anything else: invalid-param). A fuzz record also names the
+# exact class of request it excuses (`request_class`, contracts/fuzz.py: request_classes) and the
+# recorded exchange that shows it, which the engine tests replay one by one.
 FUZZ_INVALID_CASE = "no 5xx for an invalid request"
 FUZZ_PATHS = ("/v1/chat/completions", "/v1/completions")
 
 
-def fuzz_500(path: str, rule: str, match: Schema, server: str, evidence: str, why: str) -> Schema:
-    """The record of a 500 that fuzzing got for an invalid request to ``POST path``."""
+def fuzz_500(path: str, rule: str, request_class: str, match: Schema, server: str, exchange: str, why: str) -> Schema:
+    """The record of a 500 that fuzzing got for an invalid request of ``request_class`` to ``POST path``."""
     return {
         "check": f"fuzz POST {path} (negative)",
         "rule": rule,
         "endpoint": f"POST {path}",
         "case": FUZZ_INVALID_CASE,
+        "request_class": request_class,
         "match": match,
         "server": server,
-        "evidence": evidence,
+        "exchange": exchange,
+        "evidence": f"fixtures/exchanges/{exchange}",
         "why": why,
     }
-

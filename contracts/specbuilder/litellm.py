@@ -21,7 +21,13 @@ from contracts.specbuilder.blocks import (
     ref,
     response,
 )
-from contracts.specbuilder.openai_family import openai_paths, openai_request_schemas, openai_response_schemas
+from contracts.specbuilder.openai_family import (
+    OPENAI_REQUESTS,
+    Responses,
+    openai_paths,
+    openai_request_schemas,
+    openai_response_schemas,
+)
 
 __all__ = ["CONTRACT_TYPE", "KNOWN_DEVIATIONS", "build"]
 
@@ -91,8 +97,9 @@ KNOWN_DEVIATIONS: list[Schema] = [
 
 def build() -> Schema:
     schemas = {
-        **openai_request_schemas(),
-        **openai_response_schemas(),
+        # The gateway speaks OpenAI's API: OpenAI's document is its contract (usage optional).
+        **openai_request_schemas(OPENAI_REQUESTS),
+        **openai_response_schemas(Responses(usage_required=False)),
         # LiteLLM 1.106 (seen): error.type may be null and the error carries
         # provider_specific_fields; message, type, param and code are always there.
         "Error": obj(
@@ -106,7 +113,6 @@ def build() -> Schema:
                     }
                 )
             },
-            closed=True,
         ),
         "Readiness": obj({"status": {"const": "healthy"}}),
     }

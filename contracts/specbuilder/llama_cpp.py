@@ -10,78 +10,76 @@ ignores or answers with a 500 is recorded below, each with the source line that 
 from __future__ import annotations
 
 from contracts.specbuilder.blocks import (
-    INT0,
-    NONEMPTY,
+    INT,
     STR,
     Schema,
     document,
     error_responses,
     generation_operation,
     json_content,
+    nullable,
     obj,
     ref,
     response,
 )
-from contracts.specbuilder.deviations import FUZZ_PATHS, fuzz_500
-from contracts.specbuilder.openai_family import openai_paths, openai_request_schemas, openai_response_schemas
+from contracts.specbuilder.deviations import fuzz_500
+from contracts.specbuilder.openai_family import (
+    Requests,
+    Responses,
+    openai_paths,
+    openai_request_schemas,
+    openai_response_schemas,
+)
 
-__all__ = ["CONTRACT_TYPE", "KNOWN_DEVIATIONS", "build"]
+__all__ = ["CONTRACT_TYPE", "KNOWN_DEVIATIONS", "REQUESTS", "RESPONSES", "build"]
 
 CONTRACT_TYPE = "llama_cpp"
+
+# What llama-server validates (tools/server/server-schema.cpp, server-common.cpp): messages an array
+# of messages with a role (any string) and content unless from the assistant; n_predict (max_tokens)
+# hard-limited to >= -1, n to >= 1; temperature and top_p soft limits (clamped, never refused);
+# stream_options read only by chat streams. The model name is ignored (one model per server).
+REQUESTS = Requests(
+    model_required=False,
+    message={
+        "anyOf": [
+            obj({"role": STR, "content": nullable({"anyOf": [STR, {"type": "array"}]})}),
+            obj({"role": {"const": "assistant"}}),
+        ]
+    },
+    messages_min_items=None,
+    prompt={"anyOf": [STR, {"type": "array"}]},
+    chat_max_tokens={"type": "integer", "minimum": -1},
+    completion_max_tokens={"type": "integer", "minimum": -1},
+    n={"type": "integer", "minimum": 1},
+    temperature={"type": "number"},
+    top_p={"type": "number"},
+    stop={"anyOf": [STR, {"type": "array", "items": STR}]},
+    stream_options_needs_stream=None,
+    nullable_optionals=False,
+)
+RESPONSES = Responses(
+    usage_required=True,
+    chat_finish_reasons=["stop", "length", "tool_calls"],
+    text_finish_reasons=["stop", "length"],
+    delta_role={"const": "assistant"},
+)
 
 # --- known deviations (contracts/specbuilder/deviations.py says what a record is) -----------------
 
 LLAMA_SERVER = "llama.cpp as vendored by llama-cpp-python 0.3.36"
-LS_SOURCE = "vendor/llama.cpp of the llama-cpp-python 0.3.36 sdist"
-LS_ACCEPTS_WHY = (
-    "llama-server validates only what it needs to run a request. {detail} The request is served "
-    "(200, a normal completion) instead of rejected with 400."
-)
 
 
-_LS_MESSAGES = '"messages": [{"role": "user", "content": "Say hello in three words."}]'
-_LS_CHAT_200 = (
-    ' -> 200 {{"choices":[{{"finish_reason":"length","index":0,"message":{{"role":"assistant","content":"{text}"}}}}],'
-    '"created":...,"model":"tiny-llama","system_fingerprint":"b1-0c1e570","object":"chat.completion","usage":'
-    '{{"completion_tokens":{n},"prompt_tokens":{p},"total_tokens":{t},"prompt_tokens_details":{{"cached_tokens":{c}}}}},'
-    '"id":"chatcmpl-...","timings":{{...}}}}'
-)
+def _exchange(name: str) -> str:
+    """The evidence: a recorded exchange with the real server (fixtures/exchanges/llama_cpp/)."""
+    return f"fixtures/exchanges/llama_cpp/{name}.json"
 
 
-def _ls_chat(request: str, text: str, n: int = 3, p: int = 37, c: int = 36) -> str:
-    """The evidence: a real exchange with the tiny model (aibackend contract, 2026-11-30)."""
-    return f"POST /v1/chat/completions {{{request}}}" + _LS_CHAT_200.format(text=text, n=n, p=p, t=p + n, c=c)
-
-
-def _ls_served(check: str, endpoint: str, what: str, schema: str, evidence: str, detail: str) -> Schema:
-    """A contract-invalid request llama-server serves with a 200 and a valid ``schema`` body."""
-    return {
-        "check": check,
-        "rule": check,
-        "endpoint": endpoint,
-        "case": f"400 for {what}",
-        "match": {"status": 200, "body": schema},
-        "server": LLAMA_SERVER,
-        "evidence": evidence,
-        "why": LS_ACCEPTS_WHY.format(detail=detail),
-    }
-
-
-_LS_CLAMPS = (
-    "tools/server/server-schema.cpp declares temperature with set_limits(0, inf) and top_p with "
-    "set_limits(0, 1): soft limits, which field_num::eval CLAMPS (std::max(min, std::min(max, v))) "
-    "instead of rejecting; only hard limits (set_hard_limits: n_predict/max_tokens >= -1, n in "
-    "[1, n_parallel]) raise the 400 \"Value must be between ...\"."
-)
-_LS_N_PREDICT = (
-    "tools/server/server-schema.cpp gives n_predict (aliases max_tokens, max_completion_tokens) the hard "
-    "limits [-1, INT32_MAX]: -1 means unlimited, 0 'evaluates the prompt only' (observed: one token is "
-    "still sampled, completion_tokens 1)."
-)
-_LS_STREAM_OPTIONS = (
-    "tools/server/server-schema.cpp reads stream_options.include_usage into the task's params whether or not "
-    "`stream` is set, and only the chat STREAM formatter consults it (server-task.cpp, "
-    "to_json_oaicompat_chat_stream); nothing cross-checks it against `stream`, so it is ignored."
+_JSON_PARSE_WHY = (
+    "The route handler calls json::parse(req.body) first; nlohmann's parse_error is not a "
+    "std::invalid_argument, so ex_wrapper (tools/server/server.cpp) maps it to ERROR_TYPE_SERVER, a 500 "
+    "server_error. The request IS rejected with a JSON error body, but with a 5xx: LiteLLM counts it as a "
+    "deployment failure."
 )
 KNOWN_DEVIATIONS: list[Schema] = [
     {
@@ -91,18 +89,13 @@ KNOWN_DEVIATIONS: list[Schema] = [
         "case": "no usage (stream_options.include_usage not requested)",
         "match": {"actual": "usage in 1 chunk(s)"},
         "server": LLAMA_SERVER,
-        "evidence": (
-            'POST /v1/completions {"model": "tiny-llama", "prompt": "Say hello in three words.", "max_tokens": 3, '
-            '"stream": true} -> the last event before data: [DONE] is {"choices":[{"text":"","index":0,"logprobs":null,'
-            '"finish_reason":"length"}],"created":...,"model":"tiny-llama","system_fingerprint":"b1-0c1e570",'
-            '"object":"text_completion","usage":{"completion_tokens":3,"prompt_tokens":21,"total_tokens":24,'
-            '"prompt_tokens_details":{"cached_tokens":20}},"id":"chatcmpl-...","timings":{...}}'
-        ),
+        "exchange": "llama_cpp/completion-stream.json",
+        "evidence": _exchange("completion-stream") + ": the last event before data: [DONE] carries usage",
         "why": (
             "The final text-completion result is rendered by server_task_result_cmpl_final::to_json_oaicompat "
-            f"(tools/server/server-task.cpp, {LS_SOURCE}), which always adds usage_json_oaicompat(), streamed or "
-            "not; include_usage is consulted only for chat streams (upstream PR ggml-org/llama.cpp#22081 proposes "
-            "usage in every stream). Harmless to a client: one extra object on the last chunk."
+            "(tools/server/server-task.cpp), which always adds usage_json_oaicompat(), streamed or not; "
+            "include_usage is consulted only for chat streams. Harmless to a client: one extra object on the "
+            "last chunk."
         ),
     },
     {
@@ -112,95 +105,37 @@ KNOWN_DEVIATIONS: list[Schema] = [
         "case": "400 for a body that is not JSON",
         "match": {"status": 500, "body": "JsonParseError"},
         "server": LLAMA_SERVER,
-        "evidence": (
-            'POST /v1/chat/completions {"model": "x", "messages": [ -> 500 application/json {"error":{"code":500,'
-            '"message":"[json.exception.parse_error.101] parse error at line 1, column 29: syntax error while '
-            "parsing value - unexpected end of input; expected '[', '{', or a literal\",\"type\":\"server_error\"}}"
-        ),
-        "why": (
-            "The route handler calls json::parse(req.body) first; nlohmann's parse_error is not a "
-            "std::invalid_argument, so ex_wrapper (tools/server/server.cpp) maps it to ERROR_TYPE_SERVER, a 500 "
-            "server_error (same body seen in containers/ramalama#752). The request IS rejected with a JSON error "
-            "body, but with a 5xx: LiteLLM counts it as a deployment failure."
-        ),
+        "exchange": "llama_cpp/malformed-body.json",
+        "evidence": _exchange("malformed-body"),
+        "why": _JSON_PARSE_WHY,
     },
-    _ls_served(
-        "missing-field", "POST /v1/chat/completions", "a message with an invalid role", "ChatCompletion",
-        _ls_chat('"model": "tiny-llama", "messages": [{"role": "wizard", "content": "hi"}], "max_tokens": 3', " qster",
-                 p=23, c=22),
-        "Its chat parser checks that non-assistant messages have `content` and never checks the role string, "
-        "which goes to the chat template as it is (oaicompat_chat_params_parse, tools/server/server-common.cpp).",
-    ),
-    _ls_served(
-        "invalid-param", "POST /v1/chat/completions", "max_tokens=0", "ChatCompletion",
-        _ls_chat(f'"model": "tiny-llama", {_LS_MESSAGES}, "max_tokens": 0', "M", n=1),
-        _LS_N_PREDICT,
-    ),
-    _ls_served(
-        "invalid-param", "POST /v1/chat/completions", "temperature=2.5", "ChatCompletion",
-        _ls_chat(f'"model": "tiny-llama", {_LS_MESSAGES}, "max_tokens": 3, "temperature": 2.5', " m7an"), _LS_CLAMPS,
-    ),
-    _ls_served(
-        "invalid-param", "POST /v1/chat/completions", "temperature=-0.5", "ChatCompletion",
-        _ls_chat(f'"model": "tiny-llama", {_LS_MESSAGES}, "max_tokens": 3, "temperature": -0.5', " m7-")
-        + " (clamped to 0: the greedy answer)",
-        _LS_CLAMPS,
-    ),
-    _ls_served(
-        "invalid-param", "POST /v1/chat/completions", "top_p=1.5", "ChatCompletion",
-        _ls_chat(f'"model": "tiny-llama", {_LS_MESSAGES}, "max_tokens": 3, "top_p": 1.5', "j eer"), _LS_CLAMPS,
-    ),
-    _ls_served(
-        "invalid-param", "POST /v1/completions", "max_tokens=0", "TextCompletion",
-        'POST /v1/completions {"model": "tiny-llama", "prompt": "Say hello in three words.", "max_tokens": 0} -> 200 '
-        '{"choices":[{"text":"re","index":0,"logprobs":null,"finish_reason":"length"}],...,"object":"text_completion",'
-        '"usage":{"completion_tokens":1,"prompt_tokens":21,"total_tokens":22,"prompt_tokens_details":'
-        '{"cached_tokens":20}},"id":"chatcmpl-...","timings":{...}}',
-        _LS_N_PREDICT,
-    ),
-    _ls_served(
-        "stream-options-without-stream", "POST /v1/chat/completions", "stream_options without stream",
-        "ChatCompletion",
-        _ls_chat(f'"model": "tiny-llama", {_LS_MESSAGES}, "max_tokens": 3, "stream_options": {{"include_usage": true}}',
-                 "r7-"),
-        _LS_STREAM_OPTIONS,
-    ),
-    _ls_served(
-        "stream-options-without-stream", "POST /v1/chat/completions", "stream_options with stream: false",
-        "ChatCompletion",
-        _ls_chat(f'"model": "tiny-llama", {_LS_MESSAGES}, "max_tokens": 3, "stream": false, "stream_options": '
-                 '{"include_usage": true}', "C:es"),
-        _LS_STREAM_OPTIONS,
-    ),
-]
-
-KNOWN_DEVIATIONS += [
     {
-        **KNOWN_DEVIATIONS[0],
         "check": "fuzz POST /v1/completions (positive)",
-        "evidence": "aibackend contract --fuzz-examples 6 --seed 1: a valid streamed text completion without "
-        "stream_options -> usage in the final chunk (as in the completion-stream check)",
+        "rule": "sse-usage",
+        "endpoint": "POST /v1/completions",
+        "case": "no usage (stream_options.include_usage not requested)",
+        "match": {"actual": "usage in 1 chunk(s)"},
+        "server": LLAMA_SERVER,
+        "exchange": "llama_cpp/completion-stream.json",
+        "evidence": _exchange("completion-stream") + " (a valid streamed text completion without stream_options)",
+        "why": "As in the completion-stream check: the final text-completion chunk always carries usage.",
     },
     *(
-        fuzz_500(path, "malformed-body", {"status": 500, "body": "JsonParseError"}, LLAMA_SERVER,
-                  "aibackend contract --fuzz-examples 6: a negative case whose body is not JSON (the bytes "
-                  '"\\u0000") -> 500 {"error":{"code":500,"message":"[json.exception.parse_error.101] parse error '
-                  'at line 1, column 1: ...","type":"server_error"}}',
-                  KNOWN_DEVIATIONS[1]["why"])
-        for path in (*FUZZ_PATHS, "/completion")
+        fuzz_500(path, "malformed-body", "not JSON", {"status": 500, "body": "JsonParseError"}, LLAMA_SERVER,
+                 f"llama_cpp/{name}.json", _JSON_PARSE_WHY)
+        for path, name in (("/v1/chat/completions", "not-json-fuzz"), ("/v1/completions", "not-json-completion"),
+                           ("/completion", "not-json-native"))
     ),
     *(
         fuzz_500(
-            "/v1/chat/completions", rule, {"status": 500, "body": "MessageParseError"}, LLAMA_SERVER,
-            "aibackend contract --fuzz-examples 6 --seed 20240611: negative cases whose messages lack a role or carry a "
-            'non-string one -> 500 {"error":{"code":500,"message":"Failed to parse messages: Missing \'role\' in '
-            'message: {\\"content\\":\\"Infinity\\"}","type":"server_error"}} (seed 2: "Failed to parse messages: '
-            '[json.exception.type_error.302] type must be string, but is null")',
+            "/v1/chat/completions", "missing-field", request_class, {"status": 500, "body": "MessageParseError"},
+            LLAMA_SERVER, f"llama_cpp/{name}.json",
             "common_chat_msgs_parse_oaicompat (common/chat.cpp) rethrows every error in a message (no role, a "
-            "role or content of the wrong JSON type) as std::runtime_error(\"Failed to parse messages: ...\"), "
-            "which ex_wrapper (tools/server/server.cpp) answers as a 500 server_error instead of a 400.",
+            "role that is not a string) as std::runtime_error(\"Failed to parse messages: ...\"), which "
+            "ex_wrapper (tools/server/server.cpp) answers as a 500 server_error instead of a 400.",
         )
-        for rule in ("missing-field", "invalid-param")
+        for request_class, name in (("a message without a role", "message-without-role-fuzz"),
+                                    ("a message whose role is not a string", "message-role-null-fuzz"))
     ),
 ]
 
@@ -220,36 +155,36 @@ def _ls_server_error(message_pattern: str) -> Schema:
 def build() -> Schema:
     timings = obj(
         {
-            "prompt_n": INT0,
-            "prompt_ms": {"type": "number", "minimum": 0},
-            "prompt_per_second": {"type": "number", "minimum": 0},
-            "predicted_n": INT0,
-            "predicted_ms": {"type": "number", "minimum": 0},
-            "predicted_per_second": {"type": "number", "minimum": 0},
+            "prompt_n": INT,
+            "prompt_ms": {"type": "number"},
+            "prompt_per_second": {"type": "number"},
+            "predicted_n": INT,
+            "predicted_ms": {"type": "number"},
+            "predicted_per_second": {"type": "number"},
         }
     )
     meta = obj(
         {
-            "vocab_type": INT0,
-            "n_vocab": INT0,
-            "n_ctx_train": INT0,
-            "n_embd": INT0,
-            "n_params": INT0,
-            "size": INT0,
+            "vocab_type": INT,
+            "n_vocab": INT,
+            "n_ctx_train": INT,
+            "n_embd": INT,
+            "n_params": INT,
+            "size": INT,
         }
     )
     model = obj(
         {
-            "id": NONEMPTY,
+            "id": STR,
             "object": {"const": "model"},
-            "created": INT0,
+            "created": INT,
             "owned_by": {"const": "llamacpp"},
             "meta": ref("Meta"),
         }
     )
     schemas = {
-        **openai_request_schemas(),
-        **openai_response_schemas(chat_extra={"timings": ref("Timings")}, model=model),
+        **openai_request_schemas(REQUESTS),
+        **openai_response_schemas(RESPONSES, chat_extra={"timings": ref("Timings")}, model=model),
         "Timings": timings,
         "Meta": meta,
         # exceed_context_size_error adds n_prompt_tokens and n_ctx (a prompt longer than the context).
@@ -257,7 +192,7 @@ def build() -> Schema:
             {
                 "error": obj(
                     {"code": {"type": "integer"}, "message": STR, "type": STR},
-                    {"n_prompt_tokens": INT0, "n_ctx": INT0},
+                    {"n_prompt_tokens": INT, "n_ctx": INT},
                     closed=True,
                 )
             },
@@ -269,7 +204,7 @@ def build() -> Schema:
         "MessageParseError": _ls_server_error("^Failed to parse messages: "),
         "Health": obj({"status": {"const": "ok"}}, closed=True),
         "NativeCompletionRequest": obj(
-            {"prompt": {"anyOf": [STR, {"type": "array", "minItems": 1}]}},
+            {"prompt": {"anyOf": [STR, {"type": "array"}]}},
             {"n_predict": {"type": "integer", "minimum": -1}, "stream": {"type": "boolean"}},
         ),
         "NativeCompletion": obj(
@@ -278,14 +213,12 @@ def build() -> Schema:
                 "stop": {"const": True},
                 "stop_type": {"enum": ["none", "eos", "limit", "word"]},
                 "timings": ref("Timings"),
-                "tokens_predicted": INT0,
-                "tokens_evaluated": INT0,
+                "tokens_predicted": INT,
+                "tokens_evaluated": INT,
             }
         ),
         "NativeCompletionChunk": obj({"content": STR, "stop": {"type": "boolean"}}),
     }
-    # One model per server: the model named in a request is ignored, so no 404.
-    schemas["ModelList"]["properties"]["data"]["maxItems"] = 1
     schemas["ChatCompletion"]["required"].append("timings")
     errors = error_responses({"400": "invalid request"})
     paths = {

@@ -9,8 +9,7 @@ from __future__ import annotations
 import copy
 
 from contracts.specbuilder.blocks import (
-    INT0,
-    NONEMPTY,
+    INT,
     STR,
     Schema,
     document,
@@ -40,11 +39,11 @@ def build() -> Schema:
     )
     tag = obj(
         {
-            "name": NONEMPTY,
-            "model": NONEMPTY,
+            "name": STR,
+            "model": STR,
             "modified_at": {"type": "string", "format": "date-time"},
-            "size": INT0,
-            "digest": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "size": INT,
+            "digest": STR,
             "details": ref("Details"),
         }
     )
@@ -52,20 +51,24 @@ def build() -> Schema:
     del running["properties"]["modified_at"]
     running["required"].remove("modified_at")
     running["required"] += ["expires_at", "size_vram"]
-    running["properties"].update({"expires_at": {"type": "string", "format": "date-time"}, "size_vram": INT0})
-    ns = {"type": "integer", "minimum": 0}
+    running["properties"].update({"expires_at": {"type": "string", "format": "date-time"}, "size_vram": INT})
+    # api/types.go: done_reason and every metric are omitempty (a zero is absent); a load answer
+    # (no prompt, no messages) has only done_reason "load"; the done line of a finished generation
+    # also has total_duration (server/routes.go), which the ndjson-done check holds it to.
     final_fields: dict[str, Schema] = {
         "done": {"const": True},
         "done_reason": {"enum": ["stop", "length", "load", "unload"]},
-        "total_duration": ns,
-        "load_duration": ns,
-        "prompt_eval_count": INT0,
-        "prompt_eval_duration": ns,
-        "eval_count": INT0,
-        "eval_duration": ns,
+    }
+    metrics: dict[str, Schema] = {
+        "total_duration": INT,
+        "load_duration": INT,
+        "prompt_eval_count": INT,
+        "prompt_eval_duration": INT,
+        "eval_count": INT,
+        "eval_duration": INT,
     }
     message = obj({"role": {"const": "assistant"}, "content": STR}, {"tool_calls": {"type": "array"}})
-    common = {"model": NONEMPTY, "created_at": {"type": "string", "format": "date-time"}}
+    common = {"model": STR, "created_at": {"type": "string", "format": "date-time"}}
     options = obj(
         {},
         {
@@ -73,7 +76,7 @@ def build() -> Schema:
             "temperature": {"type": "number"},
             "top_p": {"type": "number"},
             "seed": {"type": "integer"},
-            "num_ctx": {"type": "integer", "minimum": 1},
+            "num_ctx": {"type": "integer"},
         },
     )
     request_common: dict[str, Schema] = {
@@ -85,36 +88,35 @@ def build() -> Schema:
     schemas: dict[str, Schema] = {
         "Details": details,
         "Tag": tag,
-        "Tags": obj({"models": {"type": "array", "items": ref("Tag")}}, closed=True),
+        "Tags": obj({"models": {"type": "array", "items": ref("Tag")}}),
         "RunningModel": running,
-        "Running": obj({"models": {"type": "array", "items": ref("RunningModel")}}, closed=True),
-        "Version": obj({"version": NONEMPTY}, closed=True),
-        "ShowRequest": obj({"model": NONEMPTY}),
+        "Running": obj({"models": {"type": "array", "items": ref("RunningModel")}}),
+        "Version": obj({"version": STR}),
+        "ShowRequest": obj({"model": STR}),
         "Show": obj(
             {
                 "modified_at": {"type": "string", "format": "date-time"},
                 "details": ref("Details"),
-                "model_info": {"type": "object"},
-                "capabilities": {"type": "array", "items": STR},
+                "model_info": nullable({"type": "object"}),
             },
-            {"parameters": STR, "license": STR, "template": STR},
+            {"capabilities": {"type": "array", "items": STR}, "parameters": STR, "license": STR, "template": STR},
         ),
         "Options": options,
         "Message": obj({"role": {"enum": ["system", "user", "assistant", "tool"]}, "content": STR}),
         "ChatRequest": obj(
-            {"model": NONEMPTY, "messages": {"type": "array", "minItems": 1, "items": ref("Message")}},
+            {"model": STR, "messages": {"type": "array", "items": ref("Message")}},
             {**request_common, "tools": {"type": "array"}},
         ),
-        # An empty prompt (or no messages) only loads the model: a different, bodiless answer.
-        "GenerateRequest": obj({"model": NONEMPTY, "prompt": NONEMPTY}, {**request_common, "system": STR, "raw": {"type": "boolean"}}),
+        # An empty prompt (or no messages) only loads the model: done_reason "load".
+        "GenerateRequest": obj({"model": STR}, {"prompt": STR, **request_common, "system": STR, "raw": {"type": "boolean"}}),
         "ChatChunk": obj({**common, "message": message, "done": {"const": False}}),
-        "ChatFinal": obj({**common, "message": message, **final_fields}),
+        "ChatFinal": obj({**common, "message": message, **final_fields}, metrics),
         "GenerateChunk": obj({**common, "response": STR, "done": {"const": False}}),
-        "GenerateFinal": obj({**common, "response": STR, **final_fields}, {"context": {"type": "array"}}),
+        "GenerateFinal": obj({**common, "response": STR, **final_fields}, {**metrics, "context": {"type": "array"}}),
         # Either a chunk or the final line: what one NDJSON line may be.
         "ChatLine": {"oneOf": [ref("ChatChunk"), ref("ChatFinal")]},
         "GenerateLine": {"oneOf": [ref("GenerateChunk"), ref("GenerateFinal")]},
-        "Error": obj({"error": NONEMPTY}, closed=True),
+        "Error": obj({"error": STR}),
     }
     errors = error_responses({"400": "ill-typed field or malformed body", "404": "model 'x' not found"})
     paths = {

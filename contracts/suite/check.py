@@ -9,6 +9,7 @@ every API family: a wrong status, a body against a schema of the type's spec, an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +17,9 @@ from typing import Any
 import httpx
 
 from contracts.rules import RULES
+from contracts.streaming import split_sse
 from contracts.suite.probe import Probe
-from contracts.violation import Violation
+from contracts.violation import Exchange, Violation
 
 __all__ = [
     "MAX_TOKENS",
@@ -28,6 +30,7 @@ __all__ = [
     "clip",
     "declare_check",
     "endpoint_of",
+    "exchange_of",
     "expect_error",
     "expect_status",
     "json_body",
@@ -75,6 +78,94 @@ def endpoint_of(method: str, path: str) -> str:
     return f"{method} {path}"
 
 
+REQUEST_CLIP = 300
+RESPONSE_CLIP = 300
+
+
+def exchange_of(response: httpx.Response, actual: str = "") -> Exchange:
+    """The exchange behind a finding: the request as sent (body clipped) and the part of the answer
+    ``actual`` is about (the JSON value at the path it names, the SSE event or NDJSON line it
+    counts), else the answer's beginning."""
+    request = response.request
+    body = request.content.decode("utf-8", "replace") if request.content else ""
+    return Exchange(
+        request.method, request.url.path, clip(body, REQUEST_CLIP), response.status_code,
+        response.headers.get("content-type", ""), response_excerpt(response, actual),
+    )
+
+
+def _content_pieces(payloads: list[str], choice: int) -> list[str]:
+    """The content (chat ``delta.content``, text ``text``) each SSE chunk carries for ``choice``."""
+    pieces = []
+    for payload in payloads:
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError:
+            continue
+        for entry in chunk.get("choices") or [] if isinstance(chunk, dict) else []:
+            if isinstance(entry, dict) and entry.get("index", 0) == choice:
+                delta = entry.get("delta")
+                text = delta.get("content") if isinstance(delta, dict) else entry.get("text")
+                if isinstance(text, str) and text:
+                    pieces.append(text)
+    return pieces
+
+
+def _usage(response: httpx.Response) -> Any:
+    """The ``usage`` of a JSON answer, or of a stream's last chunk that carries one."""
+    document = json_body(response)
+    if isinstance(document, dict):
+        return document.get("usage")
+    payloads, _ = split_sse(response.content)
+    for payload in reversed(payloads):
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(chunk, dict) and chunk.get("usage"):
+            return chunk["usage"]
+    return None
+
+
+def response_excerpt(response: httpx.Response, actual: str) -> str:
+    """The part of ``response`` the finding ``actual`` is about (see ``exchange_of``)."""
+    # What a token count is judged by: the pieces counted, or the usage reported.
+    chunks = re.match(r"(\d+) content chunks for choice (\d+)", actual)
+    if chunks:
+        pieces = _content_pieces(split_sse(response.content)[0], int(chunks.group(2)))
+        return f"choice {chunks.group(2)} content chunks: {clip(json.dumps(pieces, ensure_ascii=False), RESPONSE_CLIP)}"
+    if re.match(r"(prompt|completion|total)_tokens = ", actual):
+        usage = _usage(response)
+        if usage is not None:
+            return f"usage = {clip(json.dumps(usage), 160)} in {clip(response.text, RESPONSE_CLIP - 180)}"
+    event = re.match(r"event (\d+)", actual)
+    if event:
+        payloads, _ = split_sse(response.content)
+        index = int(event.group(1))
+        if index < len(payloads):
+            return f"event {index}: data: {clip(payloads[index], RESPONSE_CLIP)}"
+    line = re.match(r"line (\d+)", actual)
+    if line:
+        lines = response.text.split("\n")
+        number = int(line.group(1))
+        if 0 < number <= len(lines):
+            return f"line {number}: {clip(lines[number - 1], RESPONSE_CLIP)}"
+    path = re.match(r"([A-Za-z_][\w-]*(?:/[\w-]+)*): ", actual)
+    document = json_body(response) if path else None
+    if path and document is not None:
+        value: Any = document
+        for part in path.group(1).split("/"):
+            if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            elif isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                break
+        else:
+            return f"{path.group(1)} = {clip(json.dumps(value), 120)} in {clip(response.text, RESPONSE_CLIP - 140)}"
+    return clip(response.text, RESPONSE_CLIP)
+
+
 def json_body(response: httpx.Response) -> Any:
     """The answer's JSON document; None when it is not JSON (the schema check then says so)."""
     try:
@@ -88,7 +179,10 @@ def schema_violations(probe: Probe, rule: str, endpoint: str, schema: str, docum
     errors = probe.schemas.errors(schema, document)
     if not errors:
         return []
-    return [Violation(rule, endpoint, f"a body matching the {probe.type} {schema} schema", "; ".join(errors))]
+    actual = "; ".join(errors)
+    answer = probe.answers.get(endpoint)
+    return [Violation(rule, endpoint, f"a body matching the {probe.type} {schema} schema", actual,
+                      exchange_of(answer, actual) if answer is not None else None)]
 
 
 def expect_status(
@@ -98,7 +192,8 @@ def expect_status(
     for known-deviation matching."""
     if response.status_code == wanted:
         return []
-    violation = Violation(rule, endpoint, f"{wanted} {what}", f"{response.status_code}: {clip(response.text)}")
+    violation = Violation(rule, endpoint, f"{wanted} {what}", f"{response.status_code}: {clip(response.text)}",
+                          exchange_of(response))
     if probe is not None:
         probe.observed[violation] = response
     return [violation]
@@ -122,7 +217,8 @@ def expect_error(
     if response.status_code in also:
         wanted = response.status_code  # an equally correct answer, held to its own error body
     if response.status_code != wanted:
-        violation = Violation(rule, endpoint, f"{wanted} for {what}", f"{response.status_code}: {clip(response.text)}")
+        violation = Violation(rule, endpoint, f"{wanted} for {what}", f"{response.status_code}: {clip(response.text)}",
+                              exchange_of(response))
         probe.observed[violation] = response
         return [violation]
     schema = probe.error_schema("POST", path, wanted)
@@ -131,6 +227,8 @@ def expect_error(
     document = json_body(response)
     errors = probe.schemas.errors(schema, document) if document is not None else [f"not JSON: {clip(response.text)}"]
     if errors:
-        return [Violation(schema_rule, endpoint, f"the {probe.type} {schema} body for {what}", "; ".join(errors))]
+        actual = "; ".join(errors)
+        return [Violation(schema_rule, endpoint, f"the {probe.type} {schema} body for {what}", actual,
+                          exchange_of(response, actual))]
     return []
 

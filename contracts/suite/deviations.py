@@ -17,7 +17,7 @@ import httpx
 from contracts.schemas import SpecSchemas, load_spec, spec_schemas
 from contracts.violation import Violation
 
-__all__ = ["KnownDeviation", "Observation", "excuses", "find_deviation", "known_deviations"]
+__all__ = ["KnownDeviation", "Observation", "excuses", "find_deviation", "known_deviations", "observed_as"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Observation:
         return cls(response.status_code, response.headers.get("content-type", ""), response.content)
 
 
-def _observed_as(match: dict[str, Any], schemas: SpecSchemas, observation: Observation | None) -> bool:
+def observed_as(match: dict[str, Any], schemas: SpecSchemas, observation: Observation | None) -> bool:
     """``{status, body: SCHEMA}``: that status and a JSON body valid against the spec's SCHEMA;
     ``{status, text}``: that status and exactly that text/plain body. Nothing looser."""
     if observation is None or observation.status != match["status"]:
@@ -73,28 +73,40 @@ def excuses(
     violation: Violation,
     case: str,
     observation: Observation | None,
+    request_classes: tuple[str, ...] = (),
 ) -> bool:
     """Whether ``deviation`` is exactly ``violation``: same check, rule, endpoint and case (the
-    violation's ``expected``, without the request a fuzzed finding names), and the same observed
-    behaviour (``match``: an exact ``actual``; ``actual_in``, one of the listed exact texts, for a
-    deviation whose size the server's source bounds; or the answer's status and body)."""
+    violation's ``expected``, without the request a fuzzed finding names), for a fuzz record the
+    same class of request (``request_class``, one of ``request_classes``: contracts/fuzz.py), and
+    the same observed behaviour (``match``: an exact ``actual``; ``actual_in``, one of the listed
+    exact texts, for a deviation whose size the server's source bounds; or the answer's status and
+    body)."""
     where = (deviation["check"], deviation["rule"], deviation["endpoint"], deviation["case"])
     if where != (check, violation.rule, violation.endpoint, case):
+        return False
+    if "request_class" in deviation and deviation["request_class"] not in request_classes:
         return False
     match = deviation["match"]
     if "actual" in match:
         return bool(match["actual"] == violation.actual)
     if "actual_in" in match:
         return violation.actual in match["actual_in"]
-    return _observed_as(match, schemas, observation)
+    return observed_as(match, schemas, observation)
 
 
 def find_deviation(
-    provider_type: str, *, check: str, violation: Violation, case: str, observation: Observation | None
+    provider_type: str,
+    *,
+    check: str,
+    violation: Violation,
+    case: str,
+    observation: Observation | None,
+    request_classes: tuple[str, ...] = (),
 ) -> KnownDeviation | None:
     """The type's recorded deviation that excuses ``violation``, if one does."""
     schemas = spec_schemas(provider_type)
     for deviation in known_deviations(provider_type):
-        if excuses(deviation, schemas, check=check, violation=violation, case=case, observation=observation):
+        if excuses(deviation, schemas, check=check, violation=violation, case=case, observation=observation,
+                   request_classes=request_classes):
             return KnownDeviation(violation, deviation["server"], deviation["why"], deviation["evidence"])
     return None

@@ -19,6 +19,7 @@ from contracts.suite.check import (
     clip,
     declare_check,
     endpoint_of,
+    exchange_of,
     expect_error,
     expect_status,
     json_body,
@@ -34,6 +35,7 @@ __all__ = ["CHECKS", "ollama_chat_body", "ollama_generate_body"]
 
 
 def check_health(probe: Probe) -> list[Violation]:
+    """GET /: 200 'Ollama is running'."""
     response = probe.request("GET", "/")
     found = expect_status("health", "GET /", response, 200, "'Ollama is running'")
     if not found and response.text != "Ollama is running":
@@ -60,18 +62,22 @@ def _ollama_get(probe: Probe, path: str, schema: str, rule: str) -> list[Violati
 
 
 def check_ollama_tags(probe: Probe) -> list[Violation]:
+    """GET /api/tags: 200 JSON valid against Tags."""
     return _ollama_get(probe, "/api/tags", "Tags", "ollama-tags-schema")
 
 
 def check_ollama_ps(probe: Probe) -> list[Violation]:
+    """GET /api/ps: 200 JSON valid against Running."""
     return _ollama_get(probe, "/api/ps", "Running", "ollama-tags-schema")
 
 
 def check_ollama_version(probe: Probe) -> list[Violation]:
+    """GET /api/version: 200 JSON {version}."""
     return _ollama_get(probe, "/api/version", "Version", "health")
 
 
 def check_ollama_show(probe: Probe) -> list[Violation]:
+    """POST /api/show: 200 JSON valid against Show."""
     endpoint = "POST /api/show"
     response = probe.request("POST", "/api/show", body={"model": probe.model})
     found = expect_status("ollama-tags-schema", endpoint, response, 200, "with the model information")
@@ -94,10 +100,12 @@ def _ollama_non_stream(probe: Probe, path: str, body: dict[str, Any], schema: st
 
 
 def check_ollama_chat(probe: Probe) -> list[Violation]:
+    """POST /api/chat, stream false: ChatFinal; eval_count within num_predict."""
     return _ollama_non_stream(probe, "/api/chat", ollama_chat_body(probe, stream=False), "ChatFinal")
 
 
 def check_ollama_generate(probe: Probe) -> list[Violation]:
+    """POST /api/generate, stream false: GenerateFinal; eval_count within num_predict."""
     return _ollama_non_stream(probe, "/api/generate", ollama_generate_body(probe, stream=False), "GenerateFinal")
 
 
@@ -118,11 +126,13 @@ def _ollama_stream(probe: Probe, path: str, body: dict[str, Any], kind: str) -> 
 
 
 def check_ollama_chat_stream(probe: Probe) -> list[Violation]:
+    """POST /api/chat streamed (the default): NDJSON lines, a done line last with done_reason and total_duration; no more content lines than num_predict."""
     # No `stream` field: Ollama streams by default, and a client relying on that must get NDJSON.
     return _ollama_stream(probe, "/api/chat", ollama_chat_body(probe), "chat")
 
 
 def check_ollama_generate_stream(probe: Probe) -> list[Violation]:
+    """POST /api/generate streamed, judged as the chat stream."""
     return _ollama_stream(probe, "/api/generate", ollama_generate_body(probe, stream=True), "generate")
 
 
@@ -130,18 +140,22 @@ def check_ollama_generate_stream(probe: Probe) -> list[Violation]:
 
 
 def check_ollama_errors(probe: Probe) -> list[Violation]:
+    """Unknown models: 404 "model 'NAME' not found" (/api/show: NAME:latest); broken or ill-typed bodies: 400 {error}."""
     found: list[Violation] = []
-    not_found = {"error": f"model '{UNKNOWN_MODEL}' not found"}
-    for path, body in [
-        ("/api/chat", ollama_chat_body(probe, model=UNKNOWN_MODEL, stream=False)),
-        ("/api/generate", ollama_generate_body(probe, model=UNKNOWN_MODEL, stream=False)),
-        ("/api/show", {"model": UNKNOWN_MODEL}),
+    # chat and generate name the model as sent; /api/show its shortest display form, which always
+    # ends in a tag (server/routes.go ShowHandler, types/model/name.go DisplayShortest).
+    for path, body, name in [
+        ("/api/chat", ollama_chat_body(probe, model=UNKNOWN_MODEL, stream=False), UNKNOWN_MODEL),
+        ("/api/generate", ollama_generate_body(probe, model=UNKNOWN_MODEL, stream=False), UNKNOWN_MODEL),
+        ("/api/show", {"model": UNKNOWN_MODEL}, f"{UNKNOWN_MODEL}:latest"),
     ]:
+        not_found = {"error": f"model '{name}' not found"}
         endpoint = endpoint_of("POST", path)
         response = probe.request("POST", path, body=body)
         if response.status_code != 404 or json_body(response) != not_found:
             found.append(
-                Violation("ollama-error", endpoint, f"404 {json.dumps(not_found)}", f"{response.status_code}: {clip(response.text)}")
+                Violation("ollama-error", endpoint, f"404 {json.dumps(not_found)}", f"{response.status_code}: {clip(response.text)}",
+                          exchange_of(response))
             )
     bad_requests: list[tuple[str, Any, bytes | None, str]] = [
         ("/api/chat", None, b'{"model": "x", "messages": [', "a body that is not JSON"),

@@ -50,6 +50,9 @@ class Probe:
     schemas: SpecSchemas = field(init=False)
     # The response behind each violation a check reported: what known deviations are matched on.
     observed: dict[Violation, httpx.Response] = field(init=False, default_factory=dict)
+    # The last answer from each endpoint ("POST /v1/chat/completions") during the current check:
+    # the exchange a finding about that endpoint is shown with.
+    answers: dict[str, httpx.Response] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.schemas = spec_schemas(self.target.type)
@@ -63,15 +66,20 @@ class Probe:
             # Some servers (llama-cpp-python 0.3) answer a broken body and then silently drop the
             # keep-alive connection: never let that surface as the NEXT check's failure.
             headers = {"Content-Type": "application/json", "Connection": "close"}
-            return self.client.request(method, path, content=raw, headers=headers)
-        if body is not None:
-            return self.client.request(method, path, json=body)
-        return self.client.request(method, path)
+            response = self.client.request(method, path, content=raw, headers=headers)
+        elif body is not None:
+            response = self.client.request(method, path, json=body)
+        else:
+            response = self.client.request(method, path)
+        self.answers[f"{method} {path}"] = response
+        return response
 
     def error_schema(self, method: str, path: str, status: int) -> str | None:
-        """The schema the spec gives this operation's ``status`` response (None: undocumented)."""
+        """The schema the spec gives this operation's ``status`` response, or its ``default``
+        response for an error status (None: undocumented)."""
         operation = load_spec(self.type)["paths"].get(path, {}).get(method.lower(), {})
-        documented = operation.get("responses", {}).get(str(status), {})
+        responses = operation.get("responses", {})
+        documented = responses.get(str(status)) or (responses.get("default", {}) if status >= 400 else {})
         schema = documented.get("content", {}).get("application/json", {}).get("schema", {})
         ref = schema.get("$ref", "")
         return ref.rsplit("/", 1)[-1] if ref else None

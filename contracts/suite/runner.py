@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from contracts.provenance import is_advisory
 from contracts.rules import OLLAMA_NATIVE
-from contracts.suite.check import Check, clip
+from contracts.suite.check import Check, clip, exchange_of
 from contracts.suite.deviations import KnownDeviation, Observation, find_deviation
 from contracts.suite.ollama_family import CHECKS as OLLAMA_FAMILY_CHECKS
 from contracts.suite.openai_family import CHECKS as OPENAI_FAMILY_CHECKS
 from contracts.suite.probe import Probe, Target
-from contracts.violation import Violation
+from contracts.violation import Exchange, Violation
 from generator.errors import UsageError
 
 __all__ = [
@@ -50,6 +51,9 @@ class CheckOutcome:
     check: str
     violations: list[Violation]
     known: list[KnownDeviation] = field(default_factory=list)
+    # Findings that never fail a run: a rule no source supports for the type (advisory,
+    # contracts/provenance/<type>.yaml), or an invalid request a server accepted (fuzzing).
+    warnings: list[Violation] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +69,10 @@ class SuiteReport:
     @property
     def known_deviations(self) -> list[KnownDeviation]:
         return [k for outcome in self.outcomes for k in outcome.known]
+
+    @property
+    def warnings(self) -> list[Violation]:
+        return [w for outcome in self.outcomes for w in outcome.warnings]
 
     @property
     def violated_rules(self) -> set[str]:
@@ -118,16 +126,21 @@ def open_probe(target: Target, *, timeout: float = 30.0) -> Probe:
 def _classify(probe: Probe, check: str, found: list[Violation]) -> CheckOutcome:
     violations: list[Violation] = []
     known: list[KnownDeviation] = []
+    warnings: list[Violation] = []
     for violation in sorted(set(found)):
+        answer = probe.answers.get(violation.endpoint)
+        violation = violation.with_exchange(exchange_of(answer, violation.actual) if answer is not None else None)
         response = probe.observed.get(violation)
         observation = Observation.of(response) if response is not None else None
         deviation = find_deviation(probe.type, check=check, violation=violation, case=violation.expected,
                                    observation=observation)
-        if deviation is None:
-            violations.append(violation)
-        else:
+        if deviation is not None:
             known.append(deviation)
-    return CheckOutcome(check, violations, known)
+        elif is_advisory(probe.type, violation.rule):
+            warnings.append(violation)
+        else:
+            violations.append(violation)
+    return CheckOutcome(check, violations, known, warnings)
 
 
 def run_check(probe: Probe, check: Check) -> CheckOutcome:
@@ -136,13 +149,18 @@ def run_check(probe: Probe, check: Check) -> CheckOutcome:
         found = check.run(probe)
     except httpx.TransportError as exc:
         # A server that drops, hangs or breaks the HTTP exchange fails the check's first rule.
+        exchange: Exchange | None
         try:
             endpoint = f"{exc.request.method} {exc.request.url.path}"
+            sent = exc.request.content.decode("utf-8", "replace") if exc.request.content else ""
+            exchange = Exchange(exc.request.method, exc.request.url.path, clip(sent, 300), None, "", f"{type(exc).__name__}: {exc}")
         except RuntimeError:  # an error raised before any request was built
-            endpoint = check.name
-        found = [Violation(check.transport_rule or check.rules[0], endpoint, "a complete HTTP response", f"{type(exc).__name__}: {exc}")]
+            endpoint, exchange = check.name, None
+        found = [Violation(check.transport_rule or check.rules[0], endpoint, "a complete HTTP response",
+                           f"{type(exc).__name__}: {exc}", exchange)]
     outcome = _classify(probe, check.name, found)
     probe.observed.clear()
+    probe.answers.clear()
     return outcome
 
 

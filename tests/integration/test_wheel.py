@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -260,3 +261,27 @@ def test_dashboard_extra_serves_its_pages_and_the_vendored_charts(wheel: Path, t
         finally:
             os.killpg(dashboard.pid, signal.SIGTERM)
             dashboard.wait(10)
+
+
+def test_a_config_repository_with_only_config_and_a_pin_passes_ci(wheel: Path, tmp_path: Path) -> None:
+    """The issue-18 gate where operators run it: a fresh git repository holding config/ and a
+    requirements.txt pinning this package; `aibackend ci` runs every simulator stage there."""
+    repo = tmp_path / "config-repo"
+    repo.mkdir()
+    _run(["git", "init", "-q"], cwd=repo)
+    (repo / "requirements.txt").write_text(f"ai-backend-unified[ci] @ {wheel.as_uri()}\n")
+    venv = _venv(wheel, "ci")  # the same requirement, installed (cached by what it installs)
+    env = {**_env(venv), "LITELLM_MASTER_KEY": KEY}
+    aibackend = str(venv / "bin" / "aibackend")
+    shutil.copytree(EXAMPLE_CONFIG, repo / "config")
+    _run([aibackend, "generate"], cwd=repo, env=env)
+    result = _run([aibackend, "ci", "--json"], cwd=repo, env=env, timeout=600, check=False)
+    summary = json.loads(result.stdout)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert [(s["name"], s["status"]) for s in summary["stages"]] == [
+        ("yaml-lint", "passed"), ("validate", "passed"), ("secrets", "passed"), ("generate-check", "passed"),
+        ("acceptance", "passed"), ("routes", "passed"), ("contract", "passed"), ("pytest-unit", "skipped"),
+        ("pytest-contract", "skipped"), ("pytest-integration", "skipped")]
+    routes = next(s for s in summary["stages"] if s["name"] == "routes")["checked"]
+    assert len(routes["names"]) == 12 and len(routes["chains"]) == 4
+    assert all(n["seen_counts"] and set(n["seen_counts"]) <= set(n["expected"]) for n in routes["names"])

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _args(config_dir: Path, **extra: object) -> argparse.Namespace:
     values: dict[str, object] = {"config_dir": config_dir, "json": False, "skip_tests": False,
-                                 "tests": "unit,contract,integration", "pytest_args": ""}
+                                 "tests": "unit,contract,integration", "pytest_args": "", "skip_simulated": False,
+                                 "live": False, "report_dir": Path("ci-reports")}
     values.update(extra)
     return argparse.Namespace(**values)
 
@@ -27,8 +28,8 @@ def _args(config_dir: Path, **extra: object) -> argparse.Namespace:
 def test_stages_in_order_with_their_commands(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     stages = ci.plan(_args(config_dir, pytest_args="-n 2 --dist loadgroup"))
-    assert [s.name for s in stages] == ["yaml-lint", "validate", "secrets", "generate-check", "unit", "contract",
-                                        "integration"]
+    assert [s.name for s in stages] == ["yaml-lint", "validate", "secrets", "generate-check", "acceptance", "routes",
+                                        "contract", "pytest-unit", "pytest-contract", "pytest-integration"]
     py = sys.executable
     assert stages[0].command == [py, "-m", "yamllint", "-f", "parsable", "-c", ".yamllint.yaml",
                                  f"{config_dir}/providers.yaml", f"{config_dir}/model-mappings.yaml",
@@ -36,7 +37,8 @@ def test_stages_in_order_with_their_commands(config_dir: Path, monkeypatch: pyte
     assert stages[1].command == [py, "-m", "aibackend.cli", "validate", "--critical", "--config-dir", str(config_dir)]
     assert stages[2].command == ["aibackend", "secrets", "scan", "--config-dir", str(config_dir)]
     assert stages[3].command == [py, "-m", "aibackend.cli", "generate", "--check", "--config-dir", str(config_dir)]
-    assert stages[4].command == [py, "-m", "pytest", "-m", "unit", "-q", "-p", "no:cacheprovider", "-n", "2",
+    assert stages[4].command == [py, "-m", "aibackend.cli", "validate", "--config-dir", str(config_dir)]
+    assert stages[7].command == [py, "-m", "pytest", "-m", "unit", "-q", "-p", "no:cacheprovider", "-n", "2",
                                  "--dist", "loadgroup"]
     assert all(s.status == "not-run" for s in stages)
 
@@ -46,9 +48,9 @@ def test_without_a_yamllint_file_the_relaxed_rules_apply(config_dir: Path, tmp_p
     monkeypatch.chdir(tmp_path)
     stages = ci.plan(_args(config_dir, skip_tests=True))
     assert stages[0].command[5:7] == ["-d", ci.YAMLLINT_DEFAULT]
-    assert [(s.name, s.status, s.note) for s in stages[4:]] == [
-        ("unit", "skipped", "--skip-tests"), ("contract", "skipped", "--skip-tests"),
-        ("integration", "skipped", "--skip-tests")]
+    assert [(s.name, s.status, s.note) for s in stages[7:]] == [
+        ("pytest-unit", "skipped", "--skip-tests"), ("pytest-contract", "skipped", "--skip-tests"),
+        ("pytest-integration", "skipped", "--skip-tests")]
 
 
 def test_execute_stops_at_the_first_failure_and_names_it(config_dir: Path) -> None:
@@ -87,14 +89,29 @@ def test_bad_usage(tmp_path: Path) -> None:
         ci.run(_args(tmp_path / "c", tests="unit,smoke"))
 
 
-def test_shipped_workflow_runs_aibackend_ci_after_the_setup() -> None:
+def test_shipped_workflow_simulated_on_push_live_on_schedule_in_a_config_repository() -> None:
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "validate.yml").read_text())
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
-    assert set(triggers) == {"push", "pull_request"}
-    steps = workflow["jobs"]["validate"]["steps"]
-    runs = [step.get("run", "") for step in steps]
-    assert runs.index("bash scripts/setup.sh") < next(i for i, r in enumerate(runs) if "aibackend ci" in r)
-    assert [s["uses"] for s in steps if "uses" in s] == ["actions/checkout@v4", "actions/setup-python@v5"]
+    assert set(triggers) == {"push", "pull_request", "schedule", "workflow_dispatch"}
+    jobs = workflow["jobs"]
+    assert "push" in jobs["validate"]["if"] and "schedule" not in jobs["validate"]["if"]
+    assert "schedule" in jobs["live"]["if"] and "workflow_dispatch" in jobs["live"]["if"] and "push" not in jobs["live"]["if"]
+    for name, command in (("validate", "aibackend ci "), ("live", "aibackend ci --skip-tests --live ")):
+        runs = [step.get("run", "") for step in jobs[name]["steps"]]
+        install = next(i for i, r in enumerate(runs) if "pip install" in r)
+        # A config repository has no scripts/setup.sh: its pin (requirements.txt or pyproject.toml) is installed.
+        assert "if [ -f requirements.txt ]; then .venv/bin/pip install -r requirements.txt" in runs[install]
+        assert "else .venv/bin/pip install .; fi" in runs[install]
+        assert install < next(i for i, r in enumerate(runs) if command in r)
+    assert "--report-dir ci-reports" in next(s["run"] for s in jobs["live"]["steps"] if "--live" in s.get("run", ""))
+    assert jobs["live"]["env"]["OPENAI_API_KEY"] == "${{ secrets.OPENAI_API_KEY }}"
+
+
+def test_shipped_hooks_for_repo_rev_match_the_local_ones() -> None:
+    local = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    shipped = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert {h["id"]: h["entry"] for h in shipped} == {h["id"]: h["entry"] for h in local}
+    assert {h["language"] for h in shipped} == {"python"}  # pre-commit installs this package for them
 
 
 def test_shipped_precommit_hooks_are_local_and_offline() -> None:

@@ -360,3 +360,26 @@ def test_a_literal_secret_makes_validation_fail(config_dir: Path) -> None:
     result = build(config_dir, environ={"LITELLM_MASTER_KEY": "x", "REDIS_PASSWORD": "y"})
     assert [(d.code, d.line) for d in result.diagnostics] == [("literal-secret", 85)]
     assert not result.ok and result.text is None
+
+
+def test_secret_scan_finds_every_secret_on_its_line_whatever_the_line_breaks(tmp_path: Path) -> None:
+    # The scan searches the whole text once and checks only the lines it hits: the lines it names
+    # must be those str.splitlines() counts, with \r\n, lone \r, form feeds and unicode breaks.
+    secret = "sk-abcdefghijklmnopqrstuvwxyz123456"
+    lines = ["providers:", "  x:", f"    api_key: {secret}", "    a: b", f"    c: {secret}", "  # SECRET: hunter2",
+             "    Token: hunter2", "    d: AKIAABCDEFGHIJKLMNOP", "    e: akiaabcdefghijklmnop", "    f: x"]
+    breaks = ["\r\n", "\r", "\x0c", "\u2028", "\n", "\r\n", "\x85", "\n", "\n"]
+    text = "".join(line + brk for line, brk in zip(lines, [*breaks, ""], strict=True))
+    source = tmp_path / "providers.yaml"
+    source.write_bytes(text.encode("utf-8"))
+    found = [(d.line, d.message[:20]) for d in scan_secrets(source, "providers.yaml")]
+    # line 6 is a comment naming no value pattern; line 9's lower-case "akia" is not an AWS key
+    assert found == [(3, "`api_key` has a lite"), (5, "this line contains w"), (7, "`Token` has a litera"),
+                     (8, "this line contains w")]
+
+
+def test_secret_scan_with_a_character_whose_lower_case_is_longer(tmp_path: Path) -> None:
+    # "İ".lower() is two characters: the one-pass search cannot map positions, every line is checked
+    source = tmp_path / "providers.yaml"
+    source.write_text("providers:\n  x:\n    description: İstanbul\n    api_key: hunter2hunter2\n", encoding="utf-8")
+    assert [(d.line, d.code) for d in scan_secrets(source, "providers.yaml")] == [(4, "literal-secret")]

@@ -118,10 +118,14 @@ def test_unknown_model_served_with_200_is_reported() -> None:
 
 
 @respx.mock
-def test_vllm_pre_0_10_flat_error_body_is_accepted() -> None:
+def test_vllm_error_body_is_the_nested_form_with_an_integer_code() -> None:
+    # vLLM 0.34.0's ErrorResponse (serve/engine/protocol.py): the flat pre-0.10.1 form is gone.
+    nested = {"error": {"message": "m", "type": "Bad Request", "param": None, "code": 400}}
+    respx.post(f"{URL}/v1/chat/completions").respond(400, json=nested)
+    assert run_check(probe(), check("malformed-body")).violations == []
     flat = {"object": "error", "message": "m", "type": "BadRequestError", "param": None, "code": 400}
     respx.post(f"{URL}/v1/chat/completions").respond(400, json=flat)
-    assert run_check(probe(), check("malformed-body")).violations == []
+    assert [v.rule for v in run_check(probe(), check("malformed-body")).violations] == ["error-schema"]
 
 
 @respx.mock

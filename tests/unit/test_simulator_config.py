@@ -90,11 +90,12 @@ def test_every_violation_mode_is_a_rule_of_its_type_and_described() -> None:
 def test_rules_without_a_violation_mode_are_exactly_the_documented_exceptions() -> None:
     missing = {t: {r.id for r in rules_for(t)} - VIOLATIONS[t] for t in PROVIDER_TYPES}
     assert missing == {
-        "openai": {"health"},  # a generic OpenAI server has no health endpoint
+        "openai": set(),  # a generic OpenAI server has no health endpoint: not in its contract
         "vllm": set(),
         "llama_cpp": set(),
-        # llama-cpp-python has no health endpoint and ignores stream_options
-        "llama_cpp_python": {"health", "sse-usage", "stream-options-without-stream"},
+        # llama-cpp-python (no health endpoint, no stream_options: neither in its contract) ignores
+        # stream_options, so it cannot be made to send usage
+        "llama_cpp_python": {"sse-usage"},
         "ollama": set(),
     }
     # Every rule of the catalogue is violable by at least one simulator type (litellm is the gateway).

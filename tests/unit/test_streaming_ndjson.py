@@ -113,18 +113,25 @@ def test_float_seconds_instead_of_integer_nanoseconds() -> None:
         Violation(
             "ndjson-done",
             EP,
-            "done_reason, integer nanosecond durations and eval_count on the done line",
-            "total_duration: 5.04 is not of type 'integer'; total_duration = 5.04 (not a non-negative integer)",
+            "done_reason, total_duration and integer metrics on the done line",
+            "total_duration: 5.04 is not of type 'integer'; total_duration = 5.04 (not integer nanoseconds)",
         )
     ]
 
 
-def test_missing_done_reason_and_eval_count() -> None:
+def test_missing_done_reason_and_total_duration() -> None:
     last = final()
-    del last["done_reason"], last["eval_count"]
+    del last["done_reason"], last["total_duration"]
     found = check(ndjson([line("a"), last]))
     assert [v.rule for v in found] == ["ndjson-done"]
-    assert "done_reason = None" in found[0].actual and "eval_count = None" in found[0].actual
+    assert "done_reason = None" in found[0].actual and "total_duration = None" in found[0].actual
+
+
+def test_zero_metrics_are_absent_not_0() -> None:
+    # api/types.go (Ollama v0.32.15): every metric is omitempty; a cached prompt has no prompt_eval_count
+    last = final()
+    del last["prompt_eval_count"], last["prompt_eval_duration"], last["load_duration"]
+    assert check(ndjson([line("a"), last])) == []
 
 
 def test_chunk_schema_violation() -> None:

@@ -62,7 +62,8 @@ def check(body: bytes, headers: dict[str, str] = SSE, **expect: Any) -> list[Vio
     expect.setdefault("max_tokens", 2)
     validator = spec_schemas("openai")
     return check_sse_stream(
-        body, headers, EP, SseExpectations(chunk_errors=lambda d: validator.errors("ChatCompletionChunk", d), **expect)
+        body, headers, EP, SseExpectations(chunk_errors=lambda d: validator.errors("ChatCompletionChunk", d),
+                                           finish_reasons=validator.finish_reasons("ChatCompletionChunk"), **expect)
     )
 
 
