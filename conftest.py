@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.plugins.engines",
     "tests.plugins.results",
     "tests.plugins.browser",
+    "tests.plugins.switch_engines",
 ]
 
 

@@ -49,6 +49,8 @@ COMMANDS: dict[str, str] = {
     "runs": "aibackend.commands.runs",
     "dashboard": "aibackend.commands.dashboard",
     "top": "aibackend.commands.top",
+    "providers": "aibackend.commands.providers",
+    "switch": "aibackend.commands.switch",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ __all__ = [
     "check_environment",
     "check_ports",
     "scan_secrets",
+    "scan_secrets_text",
 ]
 
 
@@ -84,6 +86,7 @@ def check_consistency(sources: Sources, routes: RouteTable | None = None) -> lis
                               f"defined capabilities: {', '.join(sorted(capabilities)) or 'none'}",
                               severity="warning")
                     )
+    diagnostics += _exclusive_groups(sources)
     reliability = sources.gateway.reliability
     for key in ("timeout", "stream_timeout", "request_timeout", "cooldown_time"):
         value = getattr(reliability, key)
@@ -104,6 +107,26 @@ def check_consistency(sources: Sources, routes: RouteTable | None = None) -> lis
                   "retries and fallbacks can never run",
                   "make request_timeout at least timeout x (num_retries + 1)", severity="warning")
         )
+    return diagnostics
+
+
+def _exclusive_groups(sources: Sources) -> list[Diagnostic]:
+    """At most one active member per exclusive group: its members share a device (one GPU)."""
+    diagnostics: list[Diagnostic] = []
+    active: dict[str, str] = {}
+    for name, provider in sources.providers.providers.items():
+        group = provider.exclusive_group
+        if group is None or not provider.is_active:
+            continue
+        if group in active:
+            diagnostics.append(
+                _diag(sources, "providers", ("providers", name, "status"), "exclusive-group-conflict",
+                      f"providers `{active[group]}` and `{name}` of exclusive group `{group}` are both active; "
+                      "only one member of a group can run at a time",
+                      f"set status: disabled on one of them, or let `aibackend switch {name}` do it")
+            )
+        else:
+            active[group] = name
     return diagnostics
 
 
@@ -195,11 +218,16 @@ def _candidate_lines(text: str) -> list[int]:
 
 def scan_secrets(path: Path, display: str) -> list[Diagnostic]:
     """Anything that looks like a literal secret in a source file is an error."""
-    diagnostics: list[Diagnostic] = []
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return diagnostics
+        return []
+    return scan_secrets_text(text, display)
+
+
+def scan_secrets_text(text: str, display: str) -> list[Diagnostic]:
+    """``scan_secrets`` over a file's text (layer 5 scans what layer 1 read, on disk or not yet)."""
+    diagnostics: list[Diagnostic] = []
     candidates = _candidate_lines(text)
     lines = text.splitlines() if candidates else []
     for index in candidates:
@@ -224,7 +252,11 @@ def scan_secrets(path: Path, display: str) -> list[Diagnostic]:
     return diagnostics
 
 
-def check_environment(sources: Sources, environ: dict[str, str] | None = None) -> list[Diagnostic]:
+def check_environment(
+    sources: Sources, environ: dict[str, str] | None = None, texts: Mapping[str, str] | None = None
+) -> list[Diagnostic]:
+    """Variables the sources need, and literal secrets; ``texts`` (display path -> text) are the
+    files as layer 1 read them (otherwise each is read from disk)."""
     env = dict(os.environ) if environ is None else environ
     diagnostics: list[Diagnostic] = []
     for name, provider in sources.providers.providers.items():
@@ -251,6 +283,9 @@ def check_environment(sources: Sources, environ: dict[str, str] | None = None) -
                   severity="warning")
         )
     for display in sources.files.values():
+        if texts is not None and display in texts:
+            diagnostics.extend(scan_secrets_text(texts[display], display))
+            continue
         path = sources.config_dir / Path(display).name
         if path.is_file():
             diagnostics.extend(scan_secrets(path, display))

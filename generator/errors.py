@@ -9,10 +9,14 @@
     │   ├── TokenizerError    (loadtests.tokenizer) a --tokenizer directory that cannot be loaded
     │   └── ResultsStoreError (aibackend.results.store) a results store that is not one, newer, or corrupt
     ├── ConfigInvalid         validation found errors; carries the Diagnostics: exit 1
+    │   └── EditInvalid       (aibackend.ops.registry) an edit of providers.yaml would make it invalid
     ├── StoreError            atomic writes, backups, rollback: exit 1
     ├── GatewayError          starting, stopping or reloading the gateway failed: exit 1
     │   └── GateFailed        (aibackend.gateway.gates) a new instance failed a health gate
     ├── CacheUnavailable      (aibackend.ops.cache) the gateway's Redis cannot be reached
+    ├── SourceEditError       (generator.source_edit) an edit of providers.yaml that cannot be made
+    ├── EngineControlError    (aibackend.ops.engines) an engine did not start, stop or become healthy
+    ├── SwitchError           (aibackend.ops.switch) a switch refused, or failed and rolled back
     ├── EngineUnavailable     (contracts.engines.llama_servers) a real llama.cpp server is missing or did not start
     └── SimulatorStartError   (contracts.simulators.process) a simulator did not come up
 

@@ -50,6 +50,7 @@ class Context:
     output: Path  # the generated file layer 6 compares with
     environ: Mapping[str, str] | None = None  # layer 5's environment (None: os.environ)
     staleness_severity: Literal["error", "warning"] = "warning"
+    texts: Mapping[str, str] | None = None  # role -> text standing in for the file (an edit not yet written)
     parsed: ParsedSources | None = None
     sources: Sources | None = None
     routes: RouteTable | None = None
@@ -68,7 +69,7 @@ class Layer:
 
 
 def _syntax(context: Context) -> list[Diagnostic]:
-    context.parsed, found = read_sources(context.config_dir)
+    context.parsed, found = read_sources(context.config_dir, context.texts)
     return found
 
 
@@ -90,8 +91,9 @@ def _ports(context: Context) -> list[Diagnostic]:
 
 
 def _environment(context: Context) -> list[Diagnostic]:
-    assert context.sources is not None
-    return check_environment(context.sources, None if context.environ is None else dict(context.environ))
+    assert context.sources is not None and context.parsed is not None
+    texts = {parsed.file: parsed.text for parsed in context.parsed.parsed.values()}
+    return check_environment(context.sources, None if context.environ is None else dict(context.environ), texts)
 
 
 def _staleness(context: Context) -> list[Diagnostic]:

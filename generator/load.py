@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from generator.diagnostics import Diagnostic, errors_of, sort_diagnostics
 from generator.models import GatewayFile, MappingsFile, ProviderBase, ProvidersFile
 from generator.providers import REGISTRY
-from generator.yamlsource import KeyPath, LineMap, ParsedYaml, format_path, read_yaml_file
+from generator.yamlsource import KeyPath, LineMap, ParsedYaml, format_path, parse_yaml, read_yaml_file
 
 __all__ = [
     "GATEWAY_FILE",
@@ -27,6 +28,7 @@ __all__ = [
     "LoadResult",
     "ParsedSources",
     "Sources",
+    "display_path",
     "load_providers_file",
     "load_sources",
     "read_sources",
@@ -67,11 +69,15 @@ def suggest(word: str, candidates: typing.Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
+    """How messages name a file: relative to the working directory when it is under it."""
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+_display = display_path
 
 
 # --- mapping pydantic errors back to the YAML ------------------------------------------------
@@ -135,6 +141,12 @@ def _describe(error: Any) -> tuple[str, str, str | None]:
         hint_value = suggest(str(value), [part.strip(" '") for part in expected.replace(" or ", ",").split(",")])
         hint = f"did you mean {hint_value!r}?" if hint_value else f"use one of {expected}"
         return "invalid-value", f"{value!r} is not allowed; expected {expected}", hint
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "exclusive_group":
+        return (
+            "invalid-value",
+            f"{value!r} is not a group name",
+            "letters, digits, '_', '.' and '-', starting with a letter or digit (e.g. gpu0)",
+        )
     if kind == "string_pattern_mismatch" and loc and str(loc[-1]).endswith("_env"):
         return (
             "invalid-env-name",
@@ -265,8 +277,14 @@ class ParsedSources:
     parsed: dict[str, ParsedYaml] = field(default_factory=dict)
 
 
-def read_sources(config_dir: Path) -> tuple[ParsedSources | None, list[Diagnostic]]:
-    """Layer 1 (YAML syntax) over a config directory. Missing required files are UsageErrors (exit 2)."""
+def read_sources(
+    config_dir: Path, texts: Mapping[str, str] | None = None
+) -> tuple[ParsedSources | None, list[Diagnostic]]:
+    """Layer 1 (YAML syntax) over a config directory. Missing required files are UsageErrors (exit 2).
+
+    ``texts`` (role -> text) stands in for files on disk: an edit is validated before it is
+    written (``aibackend providers``, ``switch``); diagnostics still name the file it will be.
+    """
     from generator.errors import UsageError
 
     config_dir = Path(config_dir)
@@ -280,8 +298,9 @@ def read_sources(config_dir: Path) -> tuple[ParsedSources | None, list[Diagnosti
         "mappings": config_dir / MAPPINGS_FILE,
         "gateway": config_dir / GATEWAY_FILE,
     }
+    given = dict(texts or {})
     for role in ("providers", "mappings"):
-        if not paths[role].is_file():
+        if role not in given and not paths[role].is_file():
             raise UsageError(
                 f"{_display(paths[role])} not found",
                 hint=f"every config directory needs {PROVIDERS_FILE} and {MAPPINGS_FILE}; copy them from the example config",
@@ -289,6 +308,12 @@ def read_sources(config_dir: Path) -> tuple[ParsedSources | None, list[Diagnosti
     diagnostics: list[Diagnostic] = []
     parsed: dict[str, ParsedYaml] = {}
     for role, path in paths.items():
+        if role in given:
+            result, problems = parse_yaml(given[role].encode("utf-8"), _display(path), allow_empty=(role == "gateway"))
+            diagnostics.extend(problems)
+            if result is not None:
+                parsed[role] = result
+            continue
         if role == "gateway" and not path.exists():
             continue
         try:

@@ -44,6 +44,7 @@ __all__ = [
 ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvVarName = Annotated[str, Field(pattern=ENV_VAR, description="name of an environment variable")]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="name of an exclusive group")]
 
 
 # --- providers.yaml ---------------------------------------------------------------------------
@@ -78,6 +79,13 @@ class ProviderBase(StrictModel):
     health_endpoint: str | None = None
     api_key_env: EnvVarName | None = None
     models: list[ModelEntry] = Field(min_length=1)
+    # Engines that cannot run at the same time (one GPU): at most one member of a group is active,
+    # and `aibackend switch NAME` changes which (docs/operator.md).
+    exclusive_group: GroupName | None = None
+    # Shell commands that start and stop this provider's engine (`aibackend switch`); run by /bin/sh
+    # in the config directory.
+    start_command: NonEmptyStr | None = None
+    stop_command: NonEmptyStr | None = None
 
     @field_validator("base_url")
     @classmethod

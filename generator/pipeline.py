@@ -62,12 +62,14 @@ def build(
     commit: str | None = None,
     output: Path | None = None,
     staleness_severity: Literal["error", "warning"] = "warning",
+    texts: Mapping[str, str] | None = None,
 ) -> Build:
     """Run the selected layers (names of ``generator.layers.LAYERS``) and render when valid.
 
     ``output`` is the generated file layer 6 compares with (default: the config directory's).
     Layers that judge the rendered config run only when ``render`` is true and layers 1-5 found
-    no error.
+    no error. ``texts`` (role -> text) replaces source files on disk: an edit is validated, and
+    rendered, before it is written.
     """
     # A compile allocates hundreds of thousands of small objects and frees none of them until it
     # returns: the cyclic GC's full passes would only rescan them (superlinear at 16k models).
@@ -79,6 +81,7 @@ def build(
         output=output_path(Path(config_dir), output),
         environ=environ,
         staleness_severity=staleness_severity,
+        texts=texts,
     )
     try:
         if render and "litellm" in selected and "litellm" not in sys.modules and litellm_installed():

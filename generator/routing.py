@@ -144,9 +144,24 @@ class _Resolver:
                     hint="patterns are Python regexes, e.g. '^Qwen/.*'; escape literal dots and brackets",
                 )
                 continue
-            if not self._provider_ok(rule.provider, "mappings", (*where, "provider")):
+            target = self.providers.get(rule.provider)
+            # A member of an exclusive group is off whenever another member is on (one GPU, one
+            # engine): a rule naming it waits for `aibackend switch`, it is not a mistake.
+            switched_off = target is not None and not target.is_active and target.exclusive_group is not None
+            if not self._provider_ok(rule.provider, "mappings", (*where, "provider"), allow_inactive=switched_off):
                 continue
             provider = self.providers[rule.provider]
+            if switched_off:
+                self.report(
+                    "pattern-inactive-provider",
+                    f"pattern {rule.pattern!r} routes to `{rule.provider}`, which is {provider.status} "
+                    f"(exclusive group `{provider.exclusive_group}`); it is left out of the gateway",
+                    "mappings",
+                    (*where, "provider"),
+                    hint=f"`aibackend switch {rule.provider}` makes it the active member of its group",
+                    severity="warning",
+                )
+                continue
             names = tuple(n for n in registry_names if regex.search(n))
             self.table.patterns.append(PatternResolution(rule.pattern, rule.provider, names))
             if not names:

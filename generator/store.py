@@ -1,4 +1,7 @@
-"""The generated config on disk: its path, timestamped backups, rollback.
+"""The generated config on disk: its path, timestamped backups, rollback; and the same backups and
+rollback for providers.yaml when aibackend edits it (``aibackend providers``, ``switch``): each kind
+of file is a ``FileKind`` (how a copy is verified before it is restored), its backups
+``backups/<stem>.<UTC timestamp>.yaml`` beside it.
 
 Every write goes through ``generator.atomicfile`` (temporary file, fsync, rename, directory
 fsync, under a ``flock`` of the directory): a failure at any step leaves the previous file
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,8 +35,11 @@ from generator.render import MARKER_PREFIX, body_of, parse_metadata
 __all__ = [
     "BACKUPS_DIR",
     "DEFAULT_KEEP",
+    "GENERATED",
     "GENERATED_NAME",
+    "PROVIDERS_SOURCE",
     "Backup",
+    "FileKind",
     "find_backup",
     "install",
     "list_backups",
@@ -40,6 +47,7 @@ __all__ = [
     "require_directory",
     "rollback",
     "verify_generated",
+    "verify_source",
 ]
 
 GENERATED_NAME = "litellm-unified.yaml"
@@ -128,13 +136,25 @@ def list_backups(path: Path) -> list[Backup]:
     return backups
 
 
-def find_backup(path: Path, name: str | None = None) -> Backup:
+@dataclass(frozen=True)
+class FileKind:
+    """What a backed-up file is: how a copy of it is checked before it is restored, and the
+    commands the messages point at."""
+
+    verify: Callable[[bytes], str | None]  # why a copy is not a complete file of this kind, or None
+    made_by: str  # when backups of it are made
+    listed_by: str  # the command listing them
+    otherwise: str  # what else to do when no backup can be used
+
+
+def find_backup(path: Path, name: str | None = None, *, kind: FileKind | None = None) -> Backup:
     """The backup called ``name`` (with or without ``.yaml``, or its path), else the newest."""
+    kind = kind or GENERATED
     backups = list_backups(path)
     if not backups:
         raise StoreError(
             f"there are no backups of {path} (looked in {_backups_dir(path)})",
-            hint="a backup is made each time `aibackend generate` replaces a changed config",
+            hint=kind.made_by,
         )
     if name is None:
         return backups[0]
@@ -274,8 +294,38 @@ def verify_generated(data: bytes) -> str | None:
     return None
 
 
+def verify_source(data: bytes) -> str | None:
+    """Why ``data`` is not a readable source file (layer 1: UTF-8 YAML, a mapping), or None.
+
+    Whether it also validates against the other files is for the caller to say: an older
+    providers.yaml restored on purpose may need a matching model-mappings.yaml.
+    """
+    from generator.yamlsource import parse_yaml  # only rollback of a source file needs it
+
+    parsed, problems = parse_yaml(data, "backup")
+    if parsed is None:
+        return problems[0].message if problems else "it is not YAML"
+    if not data.endswith(b"\n"):
+        return "it does not end with a newline (truncated?)"
+    return None
+
+
+GENERATED = FileKind(
+    verify=verify_generated,
+    made_by="a backup is made each time `aibackend generate` replaces a changed config",
+    listed_by="`aibackend backups`",
+    otherwise="or regenerate with `aibackend generate`",
+)
+PROVIDERS_SOURCE = FileKind(
+    verify=verify_source,
+    made_by="a backup is made each time `aibackend providers` or `aibackend switch` changes providers.yaml",
+    listed_by="`aibackend providers backups`",
+    otherwise="or edit the file by hand",
+)
+
+
 def rollback(
-    path: Path, name: str | None = None, *, keep: int = DEFAULT_KEEP
+    path: Path, name: str | None = None, *, keep: int = DEFAULT_KEEP, kind: FileKind | None = None
 ) -> tuple[Backup, Backup | None]:
     """Restore backup ``name`` (default: the newest) as ``path``.
 
@@ -284,19 +334,20 @@ def rollback(
     or already identical). A backup that is not a complete generated config is refused and
     nothing changes.
     """
+    kind = kind or GENERATED
     _check_keep(keep)
     target = real_path(path)
     with locked_directory(target.parent) as dir_fd:
-        chosen = find_backup(path, name)
+        chosen = find_backup(path, name, kind=kind)
         try:
             data = chosen.path.read_bytes()
         except OSError as exc:
             raise StoreError(f"cannot read backup {chosen.path}: {reason(exc)}") from exc
-        problem = verify_generated(data)
+        problem = kind.verify(data)
         if problem is not None:
             raise StoreError(
                 f"backup {chosen.name} is corrupted: {problem}; nothing was changed",
-                hint="choose another backup from `aibackend backups`, or regenerate with `aibackend generate`",
+                hint=f"choose another backup from {kind.listed_by}, {kind.otherwise}",
             )
         safety = _install_bytes(target, data, keep, dir_fd)
         return chosen, safety

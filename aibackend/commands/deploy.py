@@ -49,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
             f"  mkdir -p ~/.config/systemd/user && cp -r {output_dir}/*.service* ~/.config/systemd/user/\n"
             f"  write {env_file} yourself (chmod 600): the master key, and REDIS_PASSWORD if the cache has one\n"
             "  systemctl --user daemon-reload && systemctl --user enable --now "
-            + " ".join(p.name for p in written if p.name.endswith(".service"))
+            + " ".join(p.name for p in written if p.name.endswith(".service") and "[Install]" in files[p.name])
         )
+        # Disabled members of an exclusive group: no [Install], started by `aibackend switch`.
+        standby = [p.name for p in written if p.name.endswith(".service") and "[Install]" not in files[p.name]]
+        if standby:
+            print(f"  not enabled (a switched-off member of an exclusive group): {' '.join(standby)}; "
+                  "`aibackend switch NAME` starts one and stops the others")
     return 0

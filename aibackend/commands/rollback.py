@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
+from aibackend.commands._backups import backups_keep
 from aibackend.commands._options import add_output_option
-from generator.store import DEFAULT_KEEP, output_path, require_directory, rollback
+from generator.store import output_path, require_directory, rollback
 
 HELP = "restore a backup (default: the newest) as the gateway config; the current one is backed up first"
 
@@ -19,38 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         default=None,
         metavar="BACKUP",
-        help="a backup's name as `aibackend backups` lists it, or its path (default: the newest)",
+        help="a backup's name as `aibackend backups` lists it, or its path (default: the newest); a "
+        "providers.<time>.yaml backup restores providers.yaml (as `aibackend providers rollback` does)",
     )
     add_output_option(parser, "the generated config to restore")
-
-
-def backups_keep(config_dir: Path) -> int:
-    """``backups.keep`` from gateway.yaml; the default when the file is absent or unreadable.
-
-    A rollback is what one reaches for when things are broken, so a broken gateway.yaml must
-    not stop it: it warns and keeps the default number of backups instead.
-    """
-    from pydantic import ValidationError
-
-    from generator.load import GATEWAY_FILE
-    from generator.models import GatewayFile
-    from generator.yamlsource import read_yaml_file
-
-    path = config_dir / GATEWAY_FILE
-    if not path.is_file():
-        return DEFAULT_KEEP
-    try:
-        parsed, problems = read_yaml_file(path, str(path), allow_empty=True)
-        if parsed is not None and not problems:
-            return GatewayFile.model_validate(parsed.data).backups.keep
-    except (OSError, ValidationError):
-        pass
-    print(
-        f"warning: {path} does not validate (run `aibackend validate`); "
-        f"keeping the default {DEFAULT_KEEP} backups",
-        file=sys.stderr,
-    )
-    return DEFAULT_KEEP
 
 
 def _rollback_command(args: argparse.Namespace, backup: str) -> str:
@@ -62,7 +34,20 @@ def _rollback_command(args: argparse.Namespace, backup: str) -> str:
     return shlex.join([*words, backup])
 
 
+def _names_providers_backup(backup: str | None) -> bool:
+    from generator.load import PROVIDERS_FILE
+
+    return backup is not None and Path(backup).name.startswith(Path(PROVIDERS_FILE).stem + ".")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.output is None and _names_providers_backup(args.backup):
+        # A backup of providers.yaml (`aibackend providers` or `switch` made it, and printed its name):
+        # restored the way `aibackend providers rollback BACKUP` does, so this command undoes an edit too.
+        from aibackend.commands import providers
+
+        return providers.run(argparse.Namespace(**vars(args), action="rollback", apply=False,
+                                                 apply_offered=False))
     path = output_path(args.config_dir, args.output)
     require_directory(path)
     existed = path.exists()

@@ -235,20 +235,25 @@ def _redis(sources: Sources, settings: ObservabilityConfig, prefix: str, conf: P
 
 
 def _simulator(name: str, provider_type: str, host: str, port: int, models: list[str],
-               settings: ObservabilityConfig, prefix: str) -> Service:
+               settings: ObservabilityConfig, prefix: str, *, active: bool = True,
+               conflicts: tuple[str, ...] = ()) -> Service:
     aibackend = Path(sys.executable).parent / "aibackend"
     model_flags = "".join(f" --model {model}" for model in models)
+    # The members of an exclusive group share one GPU: systemd stops the others when one starts,
+    # and only the active member is enabled (`aibackend switch` starts the others).
+    conflict = f"Conflicts={' '.join(f'{prefix}-sim-{other}.service' for other in conflicts)}\n" if conflicts else ""
+    install = "\n[Install]\nWantedBy=default.target\n" if active else ""
     unit = HEADER + (
         "[Unit]\n"
         f"Description=AI backend: {provider_type} simulator standing in for provider {name} (dry run)\n"
         f"Before={prefix}-gateway.service\n"
+        f"{conflict}"
         "\n[Service]\n"
         "Type=exec\n"
         f"ExecStart={aibackend} simulate {provider_type} --host {host} --port {port}{model_flags}\n"
         "Restart=on-failure\n"
         "RestartSec=2\n"
-        "\n[Install]\n"
-        "WantedBy=default.target\n"
+        f"{install}"
     )
     security = _security(
         allow=["localhost"], private_devices=False,
@@ -269,13 +274,18 @@ def render_units(sources: Sources, *, redis_conf: Path, with_simulators: bool = 
     if with_redis:
         result.services.append(_redis(sources, settings, prefix, redis_conf))
     if with_simulators:
-        for name, provider in sources.providers.providers.items():
+        providers = sources.providers.providers
+        for name, provider in providers.items():
             url = urlsplit(provider.base_url)
-            if not provider.is_active or provider.type not in simulated_types() or not _is_local(url.hostname or ""):
+            group = provider.exclusive_group
+            deployable = provider.is_active or (group is not None and provider.status == "disabled")
+            if not deployable or provider.type not in simulated_types() or not _is_local(url.hostname or ""):
                 continue
             port = url.port or (443 if url.scheme == "https" else 80)
+            others = tuple(other for other, p in providers.items()
+                           if group is not None and other != name and p.exclusive_group == group and p.status != "template")
             result.services.append(
                 _simulator(name, provider.type, url.hostname or "127.0.0.1", port, provider.model_names(),
-                           settings, prefix)
+                           settings, prefix, active=provider.is_active, conflicts=others)
             )
     return result

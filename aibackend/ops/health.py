@@ -25,6 +25,7 @@ from typing import Any, Literal
 import httpx
 
 from generator.load import Sources
+from generator.models import ProviderBase
 from generator.providers import REGISTRY
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "gateway_target",
     "interpret",
     "probe",
+    "provider_target",
     "provider_targets",
     "transport_reason",
 ]
@@ -79,15 +81,15 @@ class HealthResult:
         }
 
 
+def provider_target(name: str, provider: ProviderBase) -> Target:
+    """A provider's health endpoint (its own ``health_endpoint``, or its type's), whatever its status."""
+    return Target(name, "provider", provider.type, REGISTRY[provider.type].health_url(provider), provider.api_key_env)
+
+
 def provider_targets(sources: Sources) -> list[Target]:
     """The health URL of every ACTIVE provider, in registry order."""
-    targets = []
-    for name, provider in sources.providers.providers.items():
-        if not provider.is_active:
-            continue
-        targets.append(Target(name, "provider", provider.type, REGISTRY[provider.type].health_url(provider),
-                              provider.api_key_env))
-    return targets
+    return [provider_target(name, provider) for name, provider in sources.providers.providers.items()
+            if provider.is_active]
 
 
 def gateway_target(sources: Sources) -> Target:

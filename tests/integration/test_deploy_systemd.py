@@ -63,7 +63,7 @@ def units(config_dir: Path, tmp_path: Path) -> Path:
 SERVICES = [
     "aibackend-gateway.service", "aibackend-redis.service", "aibackend-sim-ollama.service",
     "aibackend-sim-llama_cpp_python.service", "aibackend-sim-llama_cpp_native.service",
-    "aibackend-sim-vllm-qwen.service",
+    "aibackend-sim-vllm-qwen.service", "aibackend-sim-vllm-dolphin.service",
 ]
 
 

@@ -149,6 +149,15 @@ def test_base_install_compiles_and_keeps_backups(wheel: Path, tmp_path: Path) ->
     assert "litellm-unified." in backups
     _run([aibackend, "rollback", "--config-dir", str(config)], cwd=tmp_path, env=env)
     assert (config / "litellm-unified.yaml").read_text() == generated
+    # The registry's own tools are the compiler's too: an edit applied (regenerated: no gateway
+    # runs), then undone.
+    providers = (config / "providers.yaml").read_text()
+    _run([aibackend, "providers", "disable", "llama_cpp_native", "--apply", "--config-dir", str(config)],
+         cwd=tmp_path, env=env)
+    assert (config / "providers.yaml").read_text().count("status: disabled") == providers.count("status: disabled") + 1
+    assert "llama-cpp-native" not in (config / "litellm-unified.yaml").read_text()
+    _run([aibackend, "providers", "rollback", "--apply", "--config-dir", str(config)], cwd=tmp_path, env=env)
+    assert (config / "providers.yaml").read_text() == providers
     # The commands of the extras say which extra they need, instead of crashing.
     for argv, extra in ((["gateway", "start"], "gateway"),
                         (["loadtest", "--host", "http://127.0.0.1:9", "--model", "m"], "loadtest"),

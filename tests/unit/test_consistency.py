@@ -358,7 +358,7 @@ def test_a_literal_secret_makes_validation_fail(config_dir: Path) -> None:
     providers = config_dir / "providers.yaml"
     providers.write_text(providers.read_text() + "# old key: sk-abcdefghijklmnopqrstuvwxyz123456\n")
     result = build(config_dir, environ={"LITELLM_MASTER_KEY": "x", "REDIS_PASSWORD": "y"})
-    assert [(d.code, d.line) for d in result.diagnostics] == [("literal-secret", 81)]
+    assert [(d.code, d.line) for d in result.diagnostics] == [("literal-secret", 85)]
     assert not result.ok and result.text is None
 
 

@@ -213,3 +213,16 @@ def test_a_gateway_serving_other_hosts_warns_about_the_ip_allow_list(make_config
         "server.host is '0.0.0.0': clients on other hosts are refused by IPAddressDeny=any until you list their "
         "addresses in gateway.yaml deploy.ip_allow"
     ]
+
+
+def test_members_of_an_exclusive_group_get_conflicting_units_and_only_the_active_one_is_enabled(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    loaded = load_sources(config_dir)  # the example: vllm-qwen active, vllm-dolphin disabled, both in gpu0
+    assert loaded.sources is not None
+    files = render_units(loaded.sources, redis_conf=tmp_path / "redis.conf", with_simulators=True).files()
+    qwen, dolphin = files["aibackend-sim-vllm-qwen.service"], files["aibackend-sim-vllm-dolphin.service"]
+    assert "Conflicts=aibackend-sim-vllm-dolphin.service\n" in qwen and qwen.endswith(
+        "\n[Install]\nWantedBy=default.target\n")
+    assert "Conflicts=aibackend-sim-vllm-qwen.service\n" in dolphin and "[Install]" not in dolphin
+    assert "Conflicts=" not in files["aibackend-sim-ollama.service"]
