@@ -104,6 +104,13 @@ def _stream_view(chunks: list[Any], text_of: Any) -> dict[str, Any]:
 def ollama_view(host: str, model: str, *, num_predict: int = MAX_TOKENS, timeout: float = 60) -> dict[str, Any]:
     """One session of the ollama client against ``host`` (the server root)."""
     client = ollama.Client(host=host, timeout=timeout)
+    try:
+        return _ollama_session(client, model, num_predict)
+    finally:
+        client.close()  # its keep-alive connection, else a ResourceWarning fails a later test on the worker
+
+
+def _ollama_session(client: Any, model: str, num_predict: int) -> dict[str, Any]:
     options = {"num_predict": num_predict}
     view: dict[str, Any] = {}
     view["list"] = _attempt(lambda: sorted(m.model or "" for m in client.list().models))

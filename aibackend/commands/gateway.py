@@ -103,6 +103,7 @@ def _warn_if_stale(config_file: Path, generated: str) -> None:
 
 def _print_status(status: object, note: str | None, *, as_json: bool) -> int:
     from aibackend.gateway.control import GatewayStatus
+    from aibackend.gateway.front import plain_status
 
     assert isinstance(status, GatewayStatus)
     if as_json:
@@ -135,7 +136,7 @@ def _print_status(status: object, note: str | None, *, as_json: bool) -> int:
         for replica in status.replicas:
             health = "running" if replica.alive else "NOT running"
             ready = "ready" if replica.ready else "NOT ready"
-            seen = f", HAProxy: {replica.front_view}" if replica.front_view else ""
+            seen = f", HAProxy: {plain_status(replica.front_view)}" if replica.front_view else ""
             print(
                 f"  {replica.instance.server}: {health}, {ready} (pid {replica.instance.pid} on port "
                 f"{replica.instance.port}{seen}); log: {replica.instance.log}"

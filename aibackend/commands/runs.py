@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 print(list_text(runs))
             return 0
         wanted = [args.id] if args.action == "show" else [args.a, args.b]
-        found = {run.id: run for run in store.runs(ids=wanted)}
+        found = {run.id: run for run in store.runs(ids=wanted, details=args.action == "show")}
         missing = [str(i) for i in wanted if i not in found]
         if missing:
             raise AibackendError(f"no run {', '.join(missing)} in {path}", hint="`aibackend runs list` shows the ids")

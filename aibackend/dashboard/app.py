@@ -15,7 +15,7 @@ from flask import Flask, abort, jsonify, render_template, request
 from werkzeug.wrappers import Response
 
 from aibackend.dashboard.overview import health_json, load_overview
-from aibackend.results.figures import DEFAULT_REGRESSION, TREND_FIGURES, percentile_table
+from aibackend.results.figures import DEFAULT_REGRESSION, PERCENTILE_STATS, TREND_FIGURES, percentile_table
 from aibackend.results.present import compare_json, fmt, local_time, run_json, summary, verdict_text
 from aibackend.results.record import Run
 from aibackend.results.store import ResultsStoreError, open_store
@@ -111,7 +111,9 @@ def create_app(store_path: Path, config_dir: Path, *, loopback_only: bool = True
             stats, table = percentile_table(run.figures)
             rows.append({"run": run, "summary": summary(run), "stats": stats,
                          "latency": {m: table.get(m, {}) for m in ("ttft", "tpot", "e2el")}})
-        return render_template("runs.html", page="runs", rows=rows, target=target, model=model, kind=kind, more=more,
+        # The one percentile set of every view (generator.stats.DEFAULT_PERCENTILES), n/a where a run lacks one.
+        return render_template("runs.html", page="runs", rows=rows, percentiles=PERCENTILE_STATS,
+                               target=target, model=model, kind=kind, more=more,
                                targets=sorted({t for t, _, _ in choices}),
                                models=sorted({m for _, m, _ in choices if m is not None}))
 

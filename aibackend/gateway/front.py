@@ -18,6 +18,7 @@ dies -- is sent again to another replica (``retry-on``, ``option redispatch 1``)
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -35,7 +36,7 @@ from aibackend.gateway.runtime import (
 from generator.atomicfile import write_atomic
 from generator.errors import GatewayError
 
-__all__ = ["Front", "haproxy_available", "render_haproxy_config"]
+__all__ = ["Front", "haproxy_available", "plain_status", "render_haproxy_config"]
 
 BACKEND = "gateways"
 
@@ -50,6 +51,27 @@ def haproxy_available() -> str | None:
 # loaded 2-core machine took over 5 s to answer, so a short check timeout marked every replica DOWN
 # and HAProxy answered 503 to all (seen in tests/rollback/test_reload.py), hence `timeout check 30s`.
 HEALTH_CHECK = "check inter 2s fall 3 rise 1"
+
+
+_TRANSITIONAL = re.compile(r"^(?P<state>UP|DOWN|NOLB|DRAIN) (?P<done>\d+)/(?P<needed>\d+)$")
+
+
+def plain_status(status: str) -> str:
+    """HAProxy's status of a server in words an operator reads without HAProxy's manual.
+
+    HAProxy (src/stats.c, srv_hlt_st) prints a server between two states as ``STATE a/b``: going down
+    (``UP``, ``NOLB``, ``DRAIN``), ``a`` is the checks it may still fail of ``fall`` (``UP 1/3``: two
+    failed in a row, DOWN at the next failure); going up (``DOWN``), ``a`` checks passed of ``rise``.
+    """
+    match = _TRANSITIONAL.match(status.strip())
+    if match is None:
+        return status
+    state, done, needed = match["state"], int(match["done"]), int(match["needed"])
+    if state == "DOWN":
+        return f"DOWN, {done} of {needed} checks passed, UP after {needed - done} more ({status})"
+    failed = needed - done
+    failures = "1 check failed" if failed == 1 else f"{failed} checks failed in a row"
+    return f"{state}, {failures}, DOWN after {done} more failed ({status})"
 
 
 def server_line(name: str, port: int, *, enabled: bool = True) -> str:

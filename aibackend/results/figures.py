@@ -13,8 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from generator.stats import DEFAULT_PERCENTILES, percentile_key
+
 __all__ = [
     "DEFAULT_REGRESSION",
+    "MEDIAN",
+    "PERCENTILE_STATS",
     "TREND_FIGURES",
     "Difference",
     "KeyFigure",
@@ -27,10 +31,13 @@ __all__ = [
 
 Direction = Literal["lower", "higher"]
 
-STAT_NAME = re.compile(r"^(?P<stat>mean|median|std|min|max|p\d+(?:\.\d+)?)_(?P<metric>[a-z0-9]+)_ms$")
-METRIC_ORDER = ("ttft", "tpot", "itl", "e2el", "ttfb")
+STAT_NAME = re.compile(r"^(?P<stat>mean|median|std|min|max|p\d+(?:\.\d+)?)_(?P<metric>[a-z0-9_]+)_ms$")
+METRIC_ORDER = ("ttft", "tpot", "itl", "e2el", "ttfb", "gateway_overhead", "upstream_ttft", "schedule_lag")
 _LOWER = {"failed", "failed_ratio", "violations", "rules_violated", "checks_failed"}
 _HIGHER = {"completed", "slo_attainment"}
+# The percentiles every view shows, by the report's names (p50 ...), and the median's name among them.
+PERCENTILE_STATS = tuple(percentile_key(q) for q in DEFAULT_PERCENTILES)
+MEDIAN = percentile_key(50.0)
 DEFAULT_REGRESSION = 0.10  # a watched figure 10% worse than the previous comparable run
 
 
@@ -79,14 +86,27 @@ def _stat_order(stat: str) -> tuple[int, float, int]:
 
 
 def percentile_table(figures: Mapping[str, float | None]) -> tuple[list[str], dict[str, dict[str, float | None]]]:
-    """(stats in order, metric -> stat -> value) for every ``<stat>_<metric>_ms`` figure present."""
+    """(stats in order, metric -> stat -> value) for every ``<stat>_<metric>_ms`` figure present.
+
+    The percentiles are the one set shown everywhere (``DEFAULT_PERCENTILES``, n/a where a run has
+    none, as older reports lack p95) and any other the run reported; ``median`` is p50 under the
+    one name (reports before issue 12 had only ``median``; later ones both, equal).
+    """
     table: dict[str, dict[str, float | None]] = {}
     stats: set[str] = set()
     for name, value in figures.items():
         match = STAT_NAME.match(name)
         if match:
-            table.setdefault(match["metric"], {})[match["stat"]] = value
-            stats.add(match["stat"])
+            stat = match["stat"]
+            row = table.setdefault(match["metric"], {})
+            if stat == "median":
+                row.setdefault(MEDIAN, value)
+                stat = MEDIAN
+            else:
+                row[stat] = value
+            stats.add(stat)
+    if table:
+        stats |= set(PERCENTILE_STATS)
     metrics = sorted(table, key=lambda m: (METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER), m))
     return sorted(stats, key=_stat_order), {m: table[m] for m in metrics}
 

@@ -18,7 +18,7 @@ from aibackend.results.figures import (
     key_value,
     percentile_table,
 )
-from aibackend.results.record import Run
+from aibackend.results.record import Run, report_facts
 
 __all__ = ["compare_json", "compare_text", "fmt", "list_text", "run_json", "show_text", "summary"]
 
@@ -66,7 +66,7 @@ def run_json(run: Run) -> dict[str, Any]:
         "git_commit": run.provenance.git_commit, "git_dirty": run.provenance.git_dirty,
         "config_dir": run.provenance.config_dir, "config_hash": run.provenance.config_hash,
         "reports": run.reports, "command": run.command, "tool_version": run.tool_version,
-        "figures": dict(run.figures),
+        "figures": dict(run.figures), "measured": report_facts(run.document),
         "percentiles": {"stats": stats, "metrics": table},
     }
 
@@ -112,6 +112,9 @@ def show_text(run: Run) -> str:
         f"{run.provenance.git_commit or '-'}{' + local changes' if run.provenance.git_dirty else ''})",
         f"  reports    {', '.join(run.reports) or '-'}",
     ]
+    facts = report_facts(run.document)
+    if facts:
+        lines.append(f"  measured   {', '.join(f'{k}={v}' for k, v in facts.items())}")
     for line in run.gate.get("failures") or []:
         lines.append(f"  FAIL {line}")
     stats, table = percentile_table(run.figures)

@@ -1,8 +1,9 @@
 """What one recorded run is, and how it is built from what the commands produce.
 
 A load-test run comes from its report JSON (``loadtests.report``): every numeric top-level key is a
-figure (a null one is a figure that could not be measured), ``errors.<class>`` too; ``run`` is the
-workload; ``gate`` the verdict. A contract run is one target of ``contracts.report.as_json``.
+figure (a null one is a figure that could not be measured), each number of its sections of numbers
+too (``errors.<class>``, ``token_counts.<name>``, ...); ``run`` is the workload (the settings of
+``LOADTEST_WORK_KEYS`` decide which runs compare); ``gate`` the verdict. A contract run is one target of ``contracts.report.as_json``.
 Nothing here knows today's list of figure names: the report decides.
 """
 
@@ -13,20 +14,35 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from aibackend.results.timeline import timeline_from_csv
 from generator import __version__
 from generator.load import GATEWAY_FILE, MAPPINGS_FILE, PROVIDERS_FILE
+from loadtests.gate import TEXT_KEYS
 
-__all__ = ["Provenance", "Run", "contract_run", "loadtest_run", "provenance", "redact", "report_figures"]
+__all__ = ["LOADTEST_WORK_KEYS", "Provenance", "Run", "contract_run", "loadtest_run", "provenance", "redact", "report_facts",
+           "report_figures", "work_of"]
 
 Kind = Literal["loadtest", "contract"]
 Verdict = Literal["pass", "fail"]
 
 # Keys of the report's ``run`` section that name the target rather than the workload.
 _TARGET_KEYS = ("host", "model")
+# The load-test settings that define the work sent: two runs that agree on all of them compare. The
+# others of ``run`` are kept with the run but change no request: the load generator's machine
+# (load_average, cpus), how the client is split (workers), which percentiles are reported, and the
+# seed, which only orders or words prompts of the same lengths (with a dataset it picks the samples:
+# there it counts). Files count by name, not by the directory they were read from.
+LOADTEST_WORK_KEYS = ("api", "stream", "users", "request_rate", "arrival", "burstiness", "max_concurrency",
+                      "prompt_tokens", "prompt_tokens_unit", "max_tokens", "requests", "warmup", "duration",
+                      "ignore_eos", "extra_body", "dataset", "prompt_file", "tokenizer")
+_WORK_FILES = ("dataset", "prompt_file", "tokenizer")
+# Report sections of numbers recorded as ``<section>.<name>`` figures, like ``errors.<class>``.
+_FIGURE_SECTIONS = ("errors", "token_counts", "steady_state_window", "gateway_deployments")
+# Text keys that say how figures were measured: shown beside them (they stay in the stored document).
+_FACT_KEYS = ("output_tokens_source", "input_tokens_source", "latency_origin")
 # Keys whose string value is a credential wherever they appear in a stored document.
 _SECRET_KEY = re.compile(r"^(authorization|proxy-authorization|x-api-key|api[-_]?key|apikey|password|passwd|"
                          r"secret|client[-_]secret|master[-_]?key|access[-_]token|refresh[-_]token|cookie|set-cookie)$",
@@ -66,9 +82,14 @@ class Run:
     id: int | None = None
 
     @property
+    def work(self) -> dict[str, Any]:
+        """The settings that define the work (``LOADTEST_WORK_KEYS`` of a load test; all of a contract run's)."""
+        return work_of(self.kind, self.workload)
+
+    @property
     def workload_key(self) -> str:
         """Runs with the same key ran the same workload: their figures compare."""
-        canonical = json.dumps(self.workload, sort_keys=True, separators=(",", ":"), default=str)
+        canonical = json.dumps(self.work, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @property
@@ -76,18 +97,51 @@ class Run:
         return self.started_at or self.recorded_at
 
 
+def work_of(kind: Kind, workload: dict[str, Any]) -> dict[str, Any]:
+    if kind != "loadtest":
+        return dict(workload)
+    work = {key: workload[key] for key in LOADTEST_WORK_KEYS if key in workload}
+    for key in _WORK_FILES:
+        if isinstance(work.get(key), str):
+            work[key] = PurePath(work[key]).name
+    if workload.get("dataset") and "seed" in workload:
+        work["seed"] = workload["seed"]
+    return work
+
+
+def _is_figure(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _figure(value: float | None) -> float | None:
+    return None if value is None or value != value else float(value)  # NaN is "not measured"
+
+
 def report_figures(report: dict[str, Any]) -> dict[str, float | None]:
-    """Every figure of a report: numeric (or null) top-level keys, and ``errors.<class>``."""
+    """Every figure of a report: numeric (or null) top-level keys, less the text keys that are null
+    (a missing label is no figure), and ``<section>.<name>`` for each number of the sections of
+    numbers (``errors``, ``token_counts``, ``steady_state_window``, ``gateway_deployments``)."""
     figures: dict[str, float | None] = {}
     for key, value in report.items():
-        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-            figures[key] = None if value is None or value != value else float(value)  # NaN is "not measured"
-    errors = report.get("errors")
-    if isinstance(errors, dict):
-        for cls, count in errors.items():
-            if count is None or (isinstance(count, int | float) and not isinstance(count, bool)):
-                figures[f"errors.{cls}"] = None if count is None else float(count)
+        if key not in TEXT_KEYS and _is_figure(value):
+            figures[key] = _figure(value)
+    for section in _FIGURE_SECTIONS:
+        _section_figures(section, report.get(section), figures)
     return figures
+
+
+def _section_figures(prefix: str, values: Any, figures: dict[str, float | None]) -> None:
+    if isinstance(values, dict):
+        for name, value in values.items():
+            if isinstance(value, dict):
+                _section_figures(f"{prefix}.{name}", value, figures)  # token_counts.sources.<source>
+            elif _is_figure(value):
+                figures[f"{prefix}.{name}"] = _figure(value)
+
+
+def report_facts(report: dict[str, Any]) -> dict[str, str]:
+    """The report's words about its figures (where token counts came from, the latency origin)."""
+    return {key: value for key in _FACT_KEYS if isinstance(value := report.get(key), str)}
 
 
 def redact(value: Any) -> Any:

@@ -32,14 +32,25 @@ def test_two_writers_at_once_both_land(tmp_path: Path) -> None:
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(store), str(report), "60", name],
                                 stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
                for name in ("a", "b")]
-    for writer in writers:
-        assert writer.stdin is not None
-        writer.stdin.write("go\n")
-        writer.stdin.close()
-    for writer in writers:
-        assert writer.wait(120) == 0, writer.stderr.read() if writer.stderr else ""
-        if writer.stderr:
-            writer.stderr.close()
+    outcomes: list[tuple[int, str]] = []
+    try:
+        for writer in writers:
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.close()
+        for writer in writers:
+            assert writer.stderr is not None
+            outcomes.append((writer.wait(120), writer.stderr.read()))
+    finally:  # however this ends, no writer is left running and no pipe open (a leak fails the next test)
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+            for pipe in (writer.stdin, writer.stderr):
+                if pipe is not None:
+                    pipe.close()
+    for code, errors in outcomes:
+        assert code == 0, errors
     with open_store(store, create=False) as opened:
         runs = opened.runs()
     assert sorted(run.target for run in runs) == ["a"] * 60 + ["b"] * 60

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aibackend.cli import main
-from aibackend.results.record import REDACTED, Run, loadtest_run, redact, report_figures
+from aibackend.results.record import REDACTED, Run, loadtest_run, redact, report_facts, report_figures
 from aibackend.results.schema import APPLICATION_ID, SCHEMA_VERSION
 from aibackend.results.store import ResultsStoreError, default_store_path, open_store
 
@@ -45,17 +45,46 @@ def test_a_run_round_trips_whole_with_every_figure_in_report_order(tmp_path: Pat
     assert back.figures["median_ttft_ms"] == REPORT["median_ttft_ms"]
     assert back.figures["errors.http_5xx"] == 0.0
     assert back.workload == {k: v for k, v in REPORT["run"].items() if k not in ("host", "model")}
-    assert (back.target, back.target_url, back.model) == ("http://127.0.0.1:18111", "http://127.0.0.1:18111",
-                                                          "Qwen/Qwen2.5-0.5B-Instruct")
+    url = REPORT["run"]["host"]
+    assert url.startswith("http://127.0.0.1:")
+    assert (back.target, back.target_url, back.model) == (url, url, "Qwen/Qwen2.5-0.5B-Instruct")
+
+
+def test_every_figure_of_the_issue_12_report_is_recorded(tmp_path: Path) -> None:
+    run = _run(REPORT, tmp_path, datetime(2026, 1, 2, tzinfo=UTC))
+    with open_store(tmp_path / "s.sqlite3") as store:
+        back = store.get(store.add(run))
+    assert back is not None
+    numbers = {k for k, v in REPORT.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    assert numbers <= set(back.figures)  # every number of the report, under its own name
+    for name in ("p50_ttft_ms", "p95_ttft_ms", "p95_tpot_ms", "p95_e2el_ms", "steady_state_duration",
+                 "steady_state_request_throughput", "steady_state_output_throughput", "max_concurrent_requests"):
+        assert back.figures[name] == REPORT[name], name
+    # Gateway overhead: a direct run has none; not measured is null, never 0.
+    assert back.figures["p95_gateway_overhead_ms"] is None and back.figures["gateway_retries"] is None
+    # Token counts by source, and the steady-state window, as <section>.<name>.
+    counts = REPORT["token_counts"]
+    assert back.figures["token_counts.usage_output_tokens"] == counts["usage_output_tokens"] == 1024
+    assert back.figures["token_counts.token_bearing_chunks"] == counts["token_bearing_chunks"]
+    assert back.figures["token_counts.sources.server_usage"] == 64
+    assert back.figures["steady_state_window.requests"] == REPORT["steady_state_window"]["requests"]
+    # Text keys are no figures, even null ones (a missing label is not an unmeasured figure).
+    assert not {"label", "tokenizer_id", "output_tokens_source", "request_rate"} & set(back.figures)
+    assert report_facts(back.document) == {"output_tokens_source": "server_usage",
+                                           "input_tokens_source": "server_usage", "latency_origin": "sent"}
 
 
 def test_figures_are_every_numeric_top_level_key_and_null_is_not_measured() -> None:
     report = {"completed": 3, "failed": 0, "p95_ttft_ms": 12.5, "median_ttft_ms": None, "steady_state_output_throughput": 7,
               "request_rate": "inf", "ok": True, "errors": {"http_5xx": 2, "timeout": None}, "run": {"users": 2},
-              "gate": {"passed": True}, "nan_figure": float("nan")}
+              "gate": {"passed": True}, "nan_figure": float("nan"), "label": None,
+              "token_counts": {"usage_output_tokens": 30, "usage_from": "server", "sources": {"server_usage": 3}},
+              "slo": {"ttft": 500}}
     assert report_figures(report) == {"completed": 3.0, "failed": 0.0, "p95_ttft_ms": 12.5, "median_ttft_ms": None,
                                       "steady_state_output_throughput": 7.0, "nan_figure": None,
-                                      "errors.http_5xx": 2.0, "errors.timeout": None}
+                                      "errors.http_5xx": 2.0, "errors.timeout": None,
+                                      "token_counts.usage_output_tokens": 30.0,
+                                      "token_counts.sources.server_usage": 3.0}
 
 
 def test_a_null_figure_is_stored_as_null_not_zero(tmp_path: Path) -> None:

@@ -69,10 +69,13 @@ def test_percentile_table_takes_whatever_percentiles_the_report_has() -> None:
                "p90_ttft_ms": 12.0, "p95_ttft_ms": 13.0, "p99_ttft_ms": 15.0, "p99.9_e2el_ms": 99.0,
                "median_tpot_ms": None, "output_throughput": 5.0}
     stats, table = percentile_table(figures)
-    assert stats == ["mean", "median", "p50", "p90", "p95", "p99", "p99.9", "std"]
-    assert table == {"ttft": {"mean": 10.0, "median": 9.0, "std": 1.0, "p50": 9.0, "p90": 12.0, "p95": 13.0,
-                              "p99": 15.0},
-                     "tpot": {"median": None}, "e2el": {"p99.9": 99.0}}
+    # The median is p50 under one name; the set of DEFAULT_PERCENTILES is always there; p99.9 as reported.
+    assert stats == ["mean", "p50", "p90", "p95", "p99", "p99.9", "std"]
+    assert table == {"ttft": {"mean": 10.0, "std": 1.0, "p50": 9.0, "p90": 12.0, "p95": 13.0, "p99": 15.0},
+                     "tpot": {"p50": None}, "e2el": {"p99.9": 99.0}}
+    # A report from before issue 12 (median, p90, p99): its median is the p50, and p95 is missing (n/a).
+    stats, table = percentile_table({"median_ttft_ms": 9.0, "p90_ttft_ms": 12.0, "p99_ttft_ms": 15.0})
+    assert stats == ["p50", "p90", "p95", "p99"] and table == {"ttft": {"p50": 9.0, "p90": 12.0, "p99": 15.0}}
 
 
 def test_a_regression_is_a_watched_figure_worse_than_the_threshold() -> None:
@@ -111,7 +114,7 @@ def _store_with_two_runs(tmp_path: Path) -> Path:
     path = tmp_path / "s.sqlite3"
     with open_store(path) as store:
         store.add(_run(0))
-        store.add(_run(60, median_ttft_ms=25.0, p99_ttft_ms=None, output_throughput=300.0, failed=1))
+        store.add(_run(60, median_ttft_ms=25.0, p50_ttft_ms=25.0, p99_ttft_ms=None, output_throughput=300.0, failed=1))
     return path
 
 
@@ -123,9 +126,9 @@ def test_runs_list_shows_the_key_figures_and_na_for_what_was_not_measured(
         "ID  WHEN                 KIND      TARGET  MODEL                       DONE  FAILED  TTFT P50  TTFT P99  "
         "TPOT P50  OUTPUT TOK/S  REQ/S  VERDICT\n"
         "2   2026-03-01 13:00:00  loadtest  gw      Qwen/Qwen2.5-0.5B-Instruct    64       1        25       n/a      "
-        "5.01           300  20.42  -\n"
-        "1   2026-03-01 12:00:00  loadtest  gw      Qwen/Qwen2.5-0.5B-Instruct    64       0     21.00     23.88      "
-        "5.01        326.80  20.42  -\n")
+        "4.93           300  20.12  -\n"
+        "1   2026-03-01 12:00:00  loadtest  gw      Qwen/Qwen2.5-0.5B-Instruct    64       0     24.39     37.72      "
+        "4.93        321.95  20.12  -\n")
 
 
 def test_runs_compare_json_has_every_figure_with_its_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -149,12 +152,18 @@ def test_runs_show_and_missing_ids(tmp_path: Path, utc: None, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert out.startswith("run 2: loadtest of gw (http://127.0.0.1:4000)\n  model      Qwen/Qwen2.5-0.5B-Instruct\n"
                           "  when       2026-03-01 13:00:00\n  verdict    -\n")
-    assert ("\n\nms      mean  median     p90    p99      std\n"
-            "TTFT   20.98      25   21.70    n/a   0.8014\n"
-            "TPOT    5.02    5.01    5.08   5.12  0.04338\n"
-            "ITL     5.02    5.32    5.64   6.67   0.7331\n"
-            "E2EL   96.24   96.04   97.35  99.40   0.9864\n"
-            "TTFB  0.7745  0.6617  0.8934   3.39   0.6067\n\n") in out
+    assert "\n  measured   output_tokens_source=server_usage, input_tokens_source=server_usage, latency_origin=sent\n" in out
+    # The one percentile set (p50 = the median, under one name), then every other latency the report has.
+    assert ("\n\nms                 mean    p50     p90     p95     p99    std  max\n"
+            "TTFT              25.24     25   30.22   32.71     n/a   3.90  n/a\n"
+            "TPOT               4.93   4.93    5.23    5.31    5.38  0.237  n/a\n"
+            "ITL                4.93   4.46   10.46   12.48   14.44   3.97  n/a\n"
+            "E2EL              99.17  97.70  103.76  106.20  118.12   4.47  n/a\n"
+            "TTFB               2.26   1.06    3.36    6.86   21.63   3.83  n/a\n"
+            "GATEWAY_OVERHEAD    n/a    n/a     n/a     n/a     n/a    n/a  n/a\n"
+            "UPSTREAM_TTFT       n/a    n/a     n/a     n/a     n/a    n/a  n/a\n"
+            "SCHEDULE_LAG          0      0       0       0       0      0    0\n\n") in out
+    assert "\ntoken_counts.usage_output_tokens                  1024\n" in out
     assert main(["runs", "compare", "1", "7", "--store", str(store)]) == 1
     assert capsys.readouterr().err == (f"aibackend runs: error: no run 7 in {store}\n"
                                        "  hint: `aibackend runs list` shows the ids\n")
@@ -166,3 +175,23 @@ def test_runs_list_of_a_store_not_yet_created(tmp_path: Path, capsys: pytest.Cap
     assert capsys.readouterr().out == (f"no runs recorded yet in {store}: `aibackend loadtest` and "
                                        "`aibackend contract` record theirs here\n")
     assert not store.exists()
+
+
+def test_the_workload_is_the_settings_that_change_the_requests() -> None:
+    base = _run(0)
+    same = copy.deepcopy(base)
+    # The load generator's machine, its split into workers, the percentiles reported, the seed of generated
+    # prompts and the directory a file was read from change no request: the same workload.
+    same.workload.update(load_average=[7.5, 1.0, 0.2], cpus=64, workers=2, metric_percentiles=[99.9], seed=7)
+    assert same.workload_key == base.workload_key
+    for change in ({"users": 3}, {"max_tokens": 128}, {"ignore_eos": True}, {"extra_body": {"top_k": 5}},
+                   {"prompt_tokens_unit": "tokens"}, {"request_rate": 5.0}, {"dataset": "/data/sharegpt.json"}):
+        other = copy.deepcopy(base)
+        other.workload.update(change)
+        assert other.workload_key != base.workload_key, change
+    one, two = copy.deepcopy(base), copy.deepcopy(base)
+    one.workload.update(dataset="/a/sharegpt.json", seed=1)
+    two.workload.update(dataset="/b/sharegpt.json", seed=1)
+    assert one.workload_key == two.workload_key  # a file counts by name
+    two.workload["seed"] = 2
+    assert one.workload_key != two.workload_key  # with a dataset the seed picks the samples
