@@ -11,8 +11,12 @@ proxy behind the front as ``gateway start`` runs it. Then, one request at a time
 * every fallback chain (and the default chain) is exercised: the primary's simulators answer 500
   (their ``error_rate`` fault), and the answer must come from the first link not served by a failed
   backend;
-* rate limits and timeouts are listed with whether they could be checked in seconds (a timeout of
-  at most ``TIMEOUT_CHECK_MAX_S`` is: the primary hangs and the answer must come after the timeout).
+* every rpm limit of at most ``RPM_CHECK_MAX`` requests a minute is checked: in a fresh one of
+  LiteLLM's counting windows (a clock minute with usage-based-routing-v2; otherwise 60 s from the
+  first request, so the check first waits until the earlier checks' counters expired), requests one
+  after another until one is not answered by the group's own backends; that must happen, after at
+  most the limit. Larger rpm limits, tpm limits and timeouts are listed with why they were not
+  checked in seconds.
 
 The Redis cache is left off in the copy: a cached answer would reach no backend at all.
 """
@@ -40,9 +44,14 @@ from generator.routing import Group, RouteTable
 __all__ = ["ChainCheck", "NameCheck", "RoutesReport", "check_routes", "expected_names", "simulated_gateway"]
 
 API_BASE_HEADER = "x-litellm-model-api-base"
+MODEL_GROUP_HEADER = "x-litellm-model-group"
 UNLISTED_PREFIX = "aibackend-ci-unlisted-"
 REQUEST_TIMEOUT_S = 120.0
 TIMEOUT_CHECK_MAX_S = 10.0
+# Sequential requests through the gateway to simulators take ~0.05-0.2 s: 120 fit in a minute with room.
+RPM_CHECK_MAX = 120
+# Past the limit, one more request than this must have been refused.
+RPM_CHECK_SLACK = 3
 
 
 @dataclass
@@ -183,6 +192,7 @@ class SimulatedGateway:
     routes: RouteTable
     front: str
     config_file: Path
+    last_request: float = 0.0  # time.monotonic() of the latest request through the gateway
 
     def provider_of(self, api_base: str | None) -> str | None:
         if not api_base:
@@ -264,6 +274,11 @@ def _counts(stack: SimulatedGateway) -> dict[str, tuple[int, int]]:
 
 def _ask(stack: SimulatedGateway, model: str) -> tuple[int | None, str | None, str | None]:
     """(status, api_base header, error text) of one chat completion through the gateway."""
+    status, headers, error = _ask_with_headers(stack, model)
+    return status, headers.get(API_BASE_HEADER), error
+
+
+def _ask_with_headers(stack: SimulatedGateway, model: str) -> tuple[int | None, dict[str, str], str | None]:
     body = json.dumps({"model": model, "max_tokens": 4,
                        "messages": [{"role": "user", "content": "which backend answers?"}]}).encode()
     request = urllib.request.Request(stack.url + "/v1/chat/completions", data=body, method="POST", headers={
@@ -271,12 +286,14 @@ def _ask(stack: SimulatedGateway, model: str) -> tuple[int | None, str | None, s
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
             response.read()
-            return response.status, response.headers.get(API_BASE_HEADER), None
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, None
     except urllib.error.HTTPError as exc:
         text = exc.read().decode("utf-8", "replace")[:300]
-        return exc.code, exc.headers.get(API_BASE_HEADER), text
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, text
     except (urllib.error.URLError, OSError) as exc:
-        return None, None, f"no answer: {exc}"
+        return None, {}, f"no answer: {exc}"
+    finally:
+        stack.last_request = time.monotonic()
 
 
 def _observe(stack: SimulatedGateway, model: str) -> tuple[int | None, str | None, list[str], str | None]:
@@ -332,12 +349,94 @@ def check_chains(stack: SimulatedGateway, checks: list[ChainCheck]) -> None:
         check.problem = _judge(check.expected, status, header, check.seen_counts or counts, error, must_succeed=True)
 
 
-def limits_plan(routes: RouteTable, timeout_s: float | None) -> list[dict[str, Any]]:
+def _seconds_left_in_minute() -> float:
+    return 60.0 - time.time() % 60.0
+
+
+def _per_clock_minute(config_file: Path) -> bool:
+    """Whether LiteLLM counts rpm per clock minute (usage-based-routing-v2, with several processes)
+    or, as simple-shuffle's pre-call check does, from the first request on for 60 s (a counter with
+    a 60 s TTL: ``Router._update_usage``)."""
+    import yaml
+
+    settings = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("router_settings") or {}
+    return settings.get("routing_strategy") == "usage-based-routing-v2"
+
+
+def _burst(stack: SimulatedGateway, name: str, limit: int) -> tuple[int, int, dict[str, Any] | None]:
+    """(admitted, sent, the first answer not from the group itself). The group's own deployment
+    answered when LiteLLM's model-group header names it: a fallback may well be on the same server."""
+    admitted, sent = 0, 0
+    for _ in range(limit + RPM_CHECK_SLACK):
+        status, headers, error = _ask_with_headers(stack, name)
+        sent += 1
+        group = headers.get(MODEL_GROUP_HEADER)
+        if status == 200 and group == name:
+            admitted += 1
+            continue
+        return admitted, sent, {"status": status, "seen": group or stack.provider_of(headers.get(API_BASE_HEADER)),
+                                "error": error}
+    return admitted, sent, None
+
+
+def check_rate_limit(stack: SimulatedGateway, name: str, limit: int, say: Callable[[str], None], *,
+                     clock_minute: bool) -> dict[str, Any]:
+    """Requests to ``name`` one after another until one is not served by its own backends; all in one
+    of LiteLLM's counting windows (``check_limits`` waits for a fresh one first)."""
+    own = {d.provider for d in stack.routes.groups[name].deployments}
+    entry: dict[str, Any] = {"what": "rate_limit", "name": name, "rpm": limit, "checked": True,
+                             "window": "clock minute" if clock_minute else "60 s from the first request"}
+    needed_s = 10.0 + limit * 0.2  # a first guess of the burst's length; measured after one burst
+    for attempt in range(2):
+        if clock_minute and _seconds_left_in_minute() < needed_s:
+            time.sleep(_seconds_left_in_minute() + 0.5)
+        minute, started = int(time.time() // 60), time.monotonic()
+        admitted, sent, refused = _burst(stack, name, limit)
+        burst_s = time.monotonic() - started
+        entry.update(admitted=admitted, refused=refused, burst_s=round(burst_s, 1))
+        fitted = int(time.time() // 60) == minute if clock_minute else burst_s < 59
+        if fitted:
+            break
+        needed_s = (limit + RPM_CHECK_SLACK) * burst_s / sent * 1.2 + 2
+        if attempt == 1 or needed_s > 58 or not clock_minute:
+            entry.update(checked=False, ok=True, reason=(
+                f"{sent} requests took {burst_s:.0f} s: the gateway answered too slowly for {limit + RPM_CHECK_SLACK} "
+                "to fit in one of LiteLLM's one-minute windows"))
+            return entry
+        say(f"      rate limit {name}: the burst crossed a clock minute; once more from the next one")
+    if refused is None:
+        entry["problem"] = (f"{admitted} requests in a row were served by {', '.join(sorted(own))}: "
+                            f"the rpm limit {limit} was not enforced")
+    elif admitted > limit:
+        entry["problem"] = f"{admitted} requests admitted in one minute for rpm {limit}"
+    else:
+        entry["problem"] = None
+    entry["ok"] = entry["problem"] is None
+    return entry
+
+
+def check_limits(stack: SimulatedGateway, timeout_s: float | None, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    # The limits as validate reads them from model-mappings.yaml, not from the generated file: a
+    # generated file that lost a limit must fail here.
     out: list[dict[str, Any]] = []
-    for name, group in routes.groups.items():
-        if group.rpm or group.tpm:
-            out.append({"what": "rate_limit", "name": name, "rpm": group.rpm, "tpm": group.tpm, "checked": False,
-                        "reason": "a per-minute limit cannot be reached and observed in seconds"})
+    clock_minute = _per_clock_minute(stack.config_file)
+    checked = [name for name, group in stack.routes.groups.items()
+               if group.rpm is not None and group.rpm <= RPM_CHECK_MAX]
+    if checked and not clock_minute:
+        # The earlier checks' requests opened windows; each counter expires 60 s after it was set.
+        quiet_s = stack.last_request + 61 - time.monotonic()
+        if quiet_s > 0:
+            say(f"      rate limits: waiting {quiet_s:.0f} s for LiteLLM's one-minute counters to expire")
+            time.sleep(quiet_s)
+    for name, group in stack.routes.groups.items():
+        if name in checked and group.rpm is not None:
+            out.append(check_rate_limit(stack, name, group.rpm, say, clock_minute=clock_minute))
+        elif group.rpm is not None:
+            out.append({"what": "rate_limit", "name": name, "rpm": group.rpm, "checked": False,
+                        "reason": f"more than the {RPM_CHECK_MAX} requests a minute a CI check sends"})
+        if group.tpm:
+            out.append({"what": "token_limit", "name": name, "tpm": group.tpm, "checked": False,
+                        "reason": "a per-minute token limit cannot be reached with short answers in seconds"})
     if timeout_s is not None:
         out.append({"what": "timeout", "seconds": timeout_s, "checked": False,
                     "reason": f"longer than the {TIMEOUT_CHECK_MAX_S:g} s a CI check may wait"
@@ -346,7 +445,7 @@ def limits_plan(routes: RouteTable, timeout_s: float | None) -> list[dict[str, A
 
 
 def check_routes(config_dir: Path, say: Callable[[str], None], *,
-                 edit_generated: Callable[[Path], None] | None = None) -> RoutesReport:
+                 edit_generated: Callable[[Path], None] | None = None, rate_limits: bool = True) -> RoutesReport:
     from aibackend.ops import demo
 
     sources = demo.validate(config_dir)
@@ -362,9 +461,17 @@ def check_routes(config_dir: Path, say: Callable[[str], None], *,
         check_chains(stack, report.chains)
         for chain in report.chains:
             say(f"      {'ok  ' if chain.ok else 'FAIL'} chain {chain.describe()}")
-    report.limits = limits_plan(stack.routes, sources.gateway.reliability.timeout)
+        if rate_limits:
+            report.limits = check_limits(stack, sources.gateway.reliability.timeout, say)
     for limit in report.limits:
-        say(f"      not checked: {limit['what']} {limit.get('name', '')} ({limit['reason']})")
+        if not limit["checked"]:
+            say(f"      not checked: {limit['what']} {limit.get('name', '')} ({limit['reason']})")
+        else:
+            verdict = "ok  " if limit["ok"] else "FAIL"
+            refused = limit["refused"]
+            then = (f"then HTTP {refused['status']} from {refused['seen']}" if refused else "none refused")
+            say(f"      {verdict} rate limit {limit['name']}: rpm {limit['rpm']}, {limit['admitted']} admitted in a row, "
+                f"{then}" + (f" - {limit['problem']}" if limit["problem"] else ""))
     return report
 
 

@@ -39,7 +39,7 @@ def _everything_stopped(report: RoutesReport) -> None:
 
 def test_routes_fail_when_the_gateway_sends_two_names_to_each_others_backend(config_dir: Path) -> None:
     lines: list[str] = []
-    report = check_routes(config_dir, lines.append, edit_generated=_swap_api_bases)
+    report = check_routes(config_dir, lines.append, edit_generated=_swap_api_bases, rate_limits=False)
     assert not report.ok
     failing = {c.name: c for c in report.names if not c.ok}
     # Exactly the two swapped names fail; every other name still reaches its own backend.
@@ -92,7 +92,36 @@ def test_ci_runs_the_simulated_stages_and_lists_every_name_and_chain(config_dir:
         ("llama-cpp-python", ("llama_cpp_python",), "llama-cpp-native", "llama_cpp_native"),
         ("code_generation", ("vllm-qwen",), "order 2: ollama", "ollama"),
     }
+    # Both rpm limits of the example are checked: enforced, never more than the limit a minute, and
+    # the request over it answered by the group's fallback (on the same Ollama for llama3.1:latest: told
+    # apart by LiteLLM's model-group header).
+    limits = {(c["name"], c["rpm"], c["ok"], (c["refused"] or {}).get("seen")) for c in routes["limits"]
+              if c["what"] == "rate_limit"}
+    assert limits == {("llama3.1:latest", 100, True, "qwen2.5-coder:7b"), ("qwen-coder-vllm", 50, True, "qwen2.5-coder:7b")}, \
+        routes["limits"]
+    assert all(0 < c["admitted"] <= c["rpm"] for c in routes["limits"] if c["what"] == "rate_limit")
     contract = stages[1].to_json()["checked"]
     assert {(s["type"], s["ok"]) for s in contract["simulators"]} == {
         ("ollama", True), ("llama_cpp_python", True), ("llama_cpp", True), ("vllm", True)}
     assert json.dumps(stages[0].to_json())  # what --json prints
+
+
+def _drop_rpm(path: Path) -> None:
+    """Remove every rpm limit from the generated file, as a hand edit or a generator bug would."""
+    text = path.read_text()
+    path.write_text("\n".join(line for line in text.splitlines() if not line.strip().startswith("rpm:")) + "\n")
+
+
+@pytest.mark.slow
+def test_routes_fail_when_the_gateway_does_not_enforce_a_rate_limit(config_dir: Path) -> None:
+    lines: list[str] = []
+    report = check_routes(config_dir, lines.append, edit_generated=_drop_rpm)
+    text = "\n".join(lines)
+    assert not report.ok
+    failed = {c["name"]: c for c in report.limits if c["what"] == "rate_limit" and not c["ok"]}
+    assert set(failed) == {"llama3.1:latest", "qwen-coder-vllm"}, text
+    assert failed["qwen-coder-vllm"]["admitted"] == 53 and failed["qwen-coder-vllm"]["refused"] is None
+    assert ("FAIL rate limit qwen-coder-vllm: rpm 50, 53 admitted in a row, none refused - 53 requests in a row "
+            "were served by vllm-qwen: the rpm limit 50 was not enforced") in text
+    assert all(c.ok for c in report.names), text  # routing itself is untouched
+    _everything_stopped(report)
