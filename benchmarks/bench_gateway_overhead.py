@@ -12,13 +12,14 @@ Variants:
   generated          the generated config behind the HAProxy front (what `gateway start` runs)
   minimal            a hand-written LiteLLM config of the same deployments (model_name, model,
                      api_base, api_key, master_key), no front: what a user would write by hand
-  -front             generated config, `--front none`
-  -pre-call-checks   generated, router_settings.enable_pre_call_checks removed
-  -prometheus        generated, the prometheus callback removed
-  -request-logger    generated, our request logger callback removed
-  -json-logs         generated, litellm_settings.json_logs removed
-  -retries           generated, router_settings.num_retries: 0
-  -cache             generated, litellm_settings.cache and cache_params removed
+  no-front           generated config, `--front none`
+  no-pre-call-checks   generated, router_settings.enable_pre_call_checks removed
+  no-prometheus        generated, the prometheus callback removed
+  no-request-logger    generated, our request logger callback removed
+  no-json-logs         generated, litellm_settings.json_logs removed
+  no-retries           generated, router_settings.num_retries: 0
+  no-cache             generated, litellm_settings.cache and cache_params removed
+  none-of-these        generated with all of the above removed at once, no front
 
 Load: N streams (default 4), each sends streamed chat completions one after another, every prompt
 unique (so the cache never answers). TTFT = until the first content chunk. Printed per variant:
@@ -114,18 +115,27 @@ def _no_cache(config: dict[str, Any]) -> None:
     config["litellm_settings"].pop("cache_params")
 
 
+def _without_all(config: dict[str, Any]) -> None:
+    """Every feature above removed at once (served with no front): what is left is the rest of
+    the generated config (model_info, timeouts, rpm, fallbacks, cooldowns, drop_params)."""
+    for name, (edit, _front) in VARIANTS.items():
+        if name.startswith("no-") and edit is not None:
+            edit(config)
+
+
 # name -> (edit of the generated config or None, front)
 VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None] | None, str]] = {
     "generated": (None, "haproxy"),
     "minimal": (None, "none"),
-    "-front": (None, "none"),
-    "-pre-call-checks": (_without("router_settings", "enable_pre_call_checks"), "haproxy"),
-    "-prometheus": (_without_callback("prometheus"), "haproxy"),
-    "-request-logger": (_without_callback("generator.request_logger.handler"), "haproxy"),
-    "-json-logs": (_without("litellm_settings", "json_logs"), "haproxy"),
-    "-retries": (_no_retries, "haproxy"),
-    "-cache": (_no_cache, "haproxy"),
+    "no-front": (None, "none"),
+    "no-pre-call-checks": (_without("router_settings", "enable_pre_call_checks"), "haproxy"),
+    "no-prometheus": (_without_callback("prometheus"), "haproxy"),
+    "no-request-logger": (_without_callback("generator.request_logger.handler"), "haproxy"),
+    "no-json-logs": (_without("litellm_settings", "json_logs"), "haproxy"),
+    "no-retries": (_no_retries, "haproxy"),
+    "no-cache": (_no_cache, "haproxy"),
 }
+VARIANTS["none-of-these"] = (_without_all, "none")
 
 
 @dataclass
@@ -216,7 +226,7 @@ def serve_file(config: Path, name: str, generated: Path) -> Path:
         return generated
     data = yaml.safe_load(generated.read_text())
     edit(data)
-    target = config / f"variant{name}.yaml"
+    target = config / f"variant-{name}.yaml"
     target.write_text(yaml.safe_dump(data, sort_keys=False))
     return target
 
@@ -266,7 +276,7 @@ def main() -> None:
             # the rounds below interleave the variants without paying a start-up between them.
             public: dict[str, str] = {}
             for name in args.variants:
-                config = workdir / f"variant{name}"
+                config = workdir / f"variant-{name}"
                 port = write_sources(config, simulator.url, redis_port)
                 _edit, front = VARIANTS[name]
                 started.append(config)
