@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from aibackend.commands._options import add_output_option
+from aibackend.commands._options import add_output_option, add_ready_timeout_option
 
 HELP = "run the real LiteLLM proxy on the generated config: start, stop, status"
 
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="put HAProxy on the public port so reloads drop nothing (auto: when installed)",
     )
     parser.add_argument("--json", action="store_true", help="status as one JSON object")
+    add_ready_timeout_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             from aibackend.gateway.settings import plan_for
 
             config_file = output_path(args.config_dir, args.output)
-            plan = plan_for(args.config_dir)
+            plan = replace(plan_for(args.config_dir), ready_timeout=args.ready_timeout)
             _warn_if_stale(config_file, plan.config_text)
             _warn_if_state_redis_down(plan.state_redis, plan.replicas * plan.workers)
             state = gateway.start(run_dir, plan, config_file=config_file, front=args.front)

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Literal
 
 from aibackend.gateway.front import Front, haproxy_available
-from aibackend.gateway.process import log_tail, master_key_from_env, readiness, start_litellm
+from aibackend.gateway.process import (
+    log_tail,
+    master_key_from_env,
+    readiness,
+    ready_timeout_for,
+    start_litellm,
+)
 from aibackend.gateway.runtime import (
     FIRST_SLOT,
     GatewayState,
@@ -90,6 +96,7 @@ def _start_replica(
         log=run.log_file(slot, index),
         key_env=plan.master_key_env,
         key=key,
+        ready_timeout=plan.ready_timeout or ready_timeout_for(snapshot.read_text(encoding="utf-8", errors="replace")),
         cancel=cancel,
     )
     return Instance(slot=slot, pid=instance.pid, port=port, config=instance.config, log=instance.log, index=index)

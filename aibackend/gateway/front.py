@@ -88,6 +88,12 @@ def render_haproxy_config(*, host: str, port: int, socket_path: Path, servers: l
         "",
         "defaults",
         "    mode http",
+        # Stream every chunk as it comes. By default HAProxy sends with MSG_MORE, expecting more
+        # data, and the kernel then holds a small write up to ~200 ms: each streamed answer's first
+        # token arrived 200-235 ms late through the front (benchmarks/bench_gateway_overhead.py,
+        # tests/integration/test_front_streaming.py). This option sets TCP_NODELAY on both sides
+        # and drops MSG_MORE (HAProxy's configuration manual, "option http-no-delay").
+        "    option http-no-delay",
         "    timeout connect 2s",
         # LiteLLM answers slowly by design (long generations, fallbacks): generous client/server limits.
         "    timeout client 15m",

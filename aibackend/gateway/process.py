@@ -8,6 +8,7 @@ stopped as a process group), with the offline settings it needs on a machine wit
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,14 @@ from pathlib import Path
 from aibackend.gateway.runtime import Instance, stop_process_group
 from generator.errors import GatewayError
 
-__all__ = ["MIN_KEY_LENGTH", "litellm_executable", "log_tail", "master_key_from_env", "start_litellm"]
+__all__ = [
+    "MIN_KEY_LENGTH",
+    "litellm_executable",
+    "log_tail",
+    "master_key_from_env",
+    "ready_timeout_for",
+    "start_litellm",
+]
 
 MIN_KEY_LENGTH = 20
 
@@ -81,6 +89,25 @@ def child_environment(key_env: str, key: str) -> dict[str, str]:
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+# How long `gateway start` and `reload` wait for LiteLLM's /health/readiness. LiteLLM's start-up
+# grows with the model list (its Router registers every deployment's pricing, and it parses the
+# config twice): 22-24 s of start-up event at 1,000 deployments on 2 cores at load average 10
+# (docs/performance.md), so a fixed wait that suits 100 deployments fails a big registry on a busy
+# machine. The wait is a bound, not a delay: a LiteLLM that exits is reported at once.
+READY_BASE_S = 180.0
+READY_PER_DEPLOYMENT_S = 0.05
+_DEPLOYMENT_LINE = re.compile(r"^[ \t]*-[ \t]+model_name[ \t]*:", re.MULTILINE)
+
+
+def ready_timeout_for(config_text: str) -> float:
+    """The readiness wait for a config: 180 s plus 0.05 s per deployment (8,000: 580 s).
+
+    Deployments are counted as ``- model_name:`` list items (how the generator and LiteLLM's
+    examples write them) rather than by parsing the YAML, which alone takes seconds at 8,000.
+    """
+    return READY_BASE_S + READY_PER_DEPLOYMENT_S * len(_DEPLOYMENT_LINE.findall(config_text))
 
 
 def readiness(host: str, port: int, timeout: float = 2.0) -> bool:
@@ -162,8 +189,10 @@ def start_litellm(
             stop_process_group(process.pid)
         raise
     stop_process_group(process.pid)
+    process.poll()  # stop_process_group reaped it; let the Popen object know, so it is not "still running"
     raise GatewayError(
         f"LiteLLM did not become ready within {ready_timeout:.0f} s on port {port}; "
         f"last lines of {log}:\n{log_tail(log)}",
-        hint="the machine may be overloaded, or the config makes LiteLLM hang at start",
+        hint="the machine may be overloaded (wait longer with --ready-timeout SECONDS), "
+        "or the config makes LiteLLM hang at start",
     )

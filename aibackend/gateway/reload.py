@@ -29,7 +29,7 @@ import os
 import shutil
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +84,20 @@ def _other(slot: str) -> str:
     return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
 
 
-def reload(run: RuntimeDir, *, config_dir: Path, config_file: Path) -> ReloadResult:
-    """Run the five steps (caller holds ``run.lock()`` and has called ``recover``)."""
+def reload(
+    run: RuntimeDir, *, config_dir: Path, config_file: Path, ready_timeout: float | None = None
+) -> ReloadResult:
+    """Run the five steps (caller holds ``run.lock()`` and has called ``recover``).
+
+    ``ready_timeout``: the operator's readiness wait in seconds (None: scaled to the deployments).
+    """
     state = run.read_state()
     if state is None or not any(instance_alive(r) for r in state.replicas):
         raise GatewayError(
             "the gateway is not running, so there is nothing to reload",
             hint="start it with 'aibackend gateway start'",
         )
-    plan = plan_for(config_dir)  # 1. validate: ConfigInvalid leaves everything as it was
+    plan = replace(plan_for(config_dir), ready_timeout=ready_timeout)  # 1. validate: ConfigInvalid leaves everything as it was
     if (plan.host, plan.port) != (state.host, state.port):
         raise GatewayError(
             f"gateway.yaml moves the public address from {state.host}:{state.port} to {plan.host}:{plan.port}; "

@@ -27,6 +27,8 @@ class GatewayPlan:
     replicas: int = 1
     # Where the LiteLLM processes share their state, when there are several (router_settings.redis_*).
     state_redis: tuple[str, int] | None = None
+    # The operator's readiness wait in seconds (--ready-timeout); None: scaled to the deployments.
+    ready_timeout: float | None = None
 
 
 def plan_for(config_dir: Path) -> GatewayPlan:
