@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aibackend.ops.interrupts import terminate_as_interrupt
+from generator.models import ReliabilitySettings
 from generator.routing import Group, RouteTable
 
 __all__ = ["ChainCheck", "NameCheck", "RoutesReport", "check_routes", "expected_names", "simulated_gateway"]
@@ -415,11 +416,25 @@ def check_rate_limit(stack: SimulatedGateway, name: str, limit: int, say: Callab
     return entry
 
 
-def check_limits(stack: SimulatedGateway, timeout_s: float | None, say: Callable[[str], None]) -> list[dict[str, Any]]:
+def check_limits(stack: SimulatedGateway, reliability: ReliabilitySettings, chains: list[ChainCheck],
+                 say: Callable[[str], None], *, rate_limits: bool = True) -> list[dict[str, Any]]:
     # The limits as validate reads them from model-mappings.yaml, not from the generated file: a
     # generated file that lost a limit must fail here.
     out: list[dict[str, Any]] = []
+    # First the timeout (its requests end before the rate limits wait for fresh counting windows).
+    timeout_s = float(reliability.timeout)
+    chain = next((c for c in chains if c.expected_link is not None and not c.expected_link.startswith("order ")), None)
+    if timeout_s > TIMEOUT_CHECK_MAX_S:
+        out.append({"what": "timeout", "seconds": timeout_s, "checked": False,
+                    "reason": f"longer than the {TIMEOUT_CHECK_MAX_S:g} s a CI check may wait"})
+    elif chain is None:
+        out.append({"what": "timeout", "seconds": timeout_s, "checked": False,
+                    "reason": "no fallback chain to answer once the primary timed out"})
+    else:
+        out.append(check_timeout(stack, timeout_s, reliability.num_retries, chain))
     clock_minute = _per_clock_minute(stack.config_file)
+    if not rate_limits:
+        return out
     checked = [name for name, group in stack.routes.groups.items()
                if group.rpm is not None and group.rpm <= RPM_CHECK_MAX]
     if checked and not clock_minute:
@@ -437,11 +452,44 @@ def check_limits(stack: SimulatedGateway, timeout_s: float | None, say: Callable
         if group.tpm:
             out.append({"what": "token_limit", "name": name, "tpm": group.tpm, "checked": False,
                         "reason": "a per-minute token limit cannot be reached with short answers in seconds"})
-    if timeout_s is not None:
-        out.append({"what": "timeout", "seconds": timeout_s, "checked": False,
-                    "reason": f"longer than the {TIMEOUT_CHECK_MAX_S:g} s a CI check may wait"
-                    if timeout_s > TIMEOUT_CHECK_MAX_S else "not implemented for short timeouts yet"})
     return out
+
+
+def check_timeout(stack: SimulatedGateway, timeout_s: float, retries: int, chain: ChainCheck) -> dict[str, Any]:
+    """The chain's primary answers only after ``timeout_s`` + 5 s: LiteLLM must give up on it after
+    the timeout (each retry too) and answer from the chain's next link."""
+    slow = [stack.simulators[p] for p in chain.failed if p in stack.simulators]
+    previous = [sim.control()["config"]["ttft_ms"] for sim in slow]
+    for sim in slow:
+        sim.control(ttft_ms=(timeout_s + 5) * 1000)
+    started = time.monotonic()
+    try:
+        status, headers, error = _ask_with_headers(stack, chain.source)
+    finally:
+        for sim, ttft_ms in zip(slow, previous, strict=True):
+            sim.control(ttft_ms=ttft_ms)
+    took = time.monotonic() - started
+    group = headers.get(MODEL_GROUP_HEADER)
+    entry: dict[str, Any] = {"what": "timeout", "seconds": timeout_s, "checked": True, "name": chain.source,
+                             "slow": chain.failed, "expected": chain.expected_link, "status": status,
+                             "seen": group, "took_s": round(took, 1)}
+    # Every attempt on every link served by the slow backend times out (with LiteLLM's back-off of up
+    # to a few seconds between retries), then the expected link answers.
+    slow_links = 1 + (chain.chain.index(chain.expected_link) if chain.expected_link in chain.chain else 0)
+    latest = slow_links * (timeout_s * (retries + 1) + 5 * retries) + 10
+    if status != 200:
+        entry["problem"] = f"HTTP {status}: {error}"
+    elif group == chain.source:
+        entry["problem"] = (f"answered by {chain.source} itself after {took:.1f} s: the {timeout_s:g} s timeout "
+                            "was not applied")
+    elif took < timeout_s * 0.9:
+        entry["problem"] = f"answered after {took:.1f} s, before the {timeout_s:g} s timeout could have passed"
+    elif took > latest:
+        entry["problem"] = f"answered after {took:.1f} s, later than {latest:g} s"
+    else:
+        entry["problem"] = None
+    entry["ok"] = entry["problem"] is None
+    return entry
 
 
 def check_routes(config_dir: Path, say: Callable[[str], None], *,
@@ -461,11 +509,14 @@ def check_routes(config_dir: Path, say: Callable[[str], None], *,
         check_chains(stack, report.chains)
         for chain in report.chains:
             say(f"      {'ok  ' if chain.ok else 'FAIL'} chain {chain.describe()}")
-        if rate_limits:
-            report.limits = check_limits(stack, sources.gateway.reliability.timeout, say)
+        report.limits = check_limits(stack, sources.gateway.reliability, report.chains, say, rate_limits=rate_limits)
     for limit in report.limits:
         if not limit["checked"]:
             say(f"      not checked: {limit['what']} {limit.get('name', '')} ({limit['reason']})")
+        elif limit["what"] == "timeout":
+            say(f"      {'ok  ' if limit['ok'] else 'FAIL'} timeout {limit['seconds']:g} s: {limit['name']} with "
+                f"{', '.join(limit['slow'])} slow, answered by {limit['seen']} after {limit['took_s']} s"
+                + (f" - {limit['problem']}" if limit["problem"] else ""))
         else:
             verdict = "ok  " if limit["ok"] else "FAIL"
             refused = limit["refused"]

@@ -125,3 +125,35 @@ def test_routes_fail_when_the_gateway_does_not_enforce_a_rate_limit(config_dir: 
             "were served by vllm-qwen: the rpm limit 50 was not enforced") in text
     assert all(c.ok for c in report.names), text  # routing itself is untouched
     _everything_stopped(report)
+
+
+def _short_timeout(config_dir: Path) -> Path:
+    text = (config_dir / "gateway.yaml").read_text()
+    (config_dir / "gateway.yaml").write_text(text.replace("  timeout: 30 ", "  timeout: 3 "))
+    assert "  timeout: 3 " in (config_dir / "gateway.yaml").read_text()
+    return config_dir
+
+
+def _drop_timeouts(path: Path) -> None:
+    """Remove the per-call timeout from every deployment of the generated file."""
+    text = path.read_text()
+    path.write_text("\n".join(line for line in text.splitlines() if not line.strip().startswith("timeout:")) + "\n")
+
+
+@pytest.mark.slow
+def test_a_short_timeout_is_checked_and_fails_when_the_gateway_does_not_apply_it(config_dir: Path) -> None:
+    config = _short_timeout(config_dir)
+    lines: list[str] = []
+    report = check_routes(config, lines.append, rate_limits=False)
+    timeout = next(c for c in report.limits if c["what"] == "timeout")
+    # llama3.1:latest's Ollama answers after 8 s: LiteLLM gives up on it (and on qwen2.5-coder:7b, on the
+    # same Ollama) after 3 s an attempt, and llama-cpp-python answers.
+    assert timeout["checked"] and timeout["ok"], "\n".join(lines)
+    assert (timeout["name"], timeout["seen"], timeout["status"]) == ("llama3.1:latest", "llama-cpp-python", 200)
+    assert timeout["took_s"] >= 3
+    lines.clear()
+    broken = check_routes(config, lines.append, rate_limits=False, edit_generated=_drop_timeouts)
+    timeout = next(c for c in broken.limits if c["what"] == "timeout")
+    assert not broken.ok and not timeout["ok"], "\n".join(lines)
+    assert timeout["seen"] == "llama3.1:latest" and "the 3 s timeout was not applied" in timeout["problem"]
+    _everything_stopped(broken)
