@@ -42,6 +42,7 @@ __all__ = [
     "GatewayState",
     "Instance",
     "RuntimeDir",
+    "group_alive",
     "pid_matches",
     "processes_named_in",
     "stop_process_group",
@@ -275,14 +276,15 @@ def stop_process_group(pid: int, *, timeout: float = 15.0) -> None:
             os.kill(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _group_alive(pid):
+            if not group_alive(pid):
                 _reap(pid)
                 return
             time.sleep(0.05)
     _reap(pid)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any non-zombie process is in group ``pgid`` (the one check every stopper here uses)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

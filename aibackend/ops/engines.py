@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from aibackend.gateway.runtime import group_alive
 from aibackend.ops.health import HealthResult, Target, probe, provider_target
 from generator.atomicfile import write_atomic
 from generator.errors import AibackendError
@@ -72,20 +73,6 @@ def _start_ticks(pid: int) -> int | None:
     except (OSError, IndexError):
         return None
     return int(fields[19])
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any non-zombie process is in group ``pgid``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 @dataclass
@@ -180,19 +167,14 @@ class Engine:
         return self.health(client).healthy
 
     # --- start -------------------------------------------------------------------------------------
-    def start(self) -> Launch:
-        """Start the engine (do not wait for it): detached, so that it outlives this process."""
-        if self.how == "systemd":
-            self._systemctl("start")
-            return Launch(None, None)
-        command = self.provider.start_command
-        assert command is not None
+    def _run_shell(self, verb: str, command: str) -> subprocess.Popen[bytes]:
+        """Run the provider's start/stop command in its own session, its output appended to the log."""
         self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            out.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} aibackend starts {self.name}: {command}\n".encode())
+            out.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} aibackend {verb}s {self.name}: {command}\n".encode())
             out.flush()
             try:
-                process = subprocess.Popen(
+                return subprocess.Popen(
                     ["/bin/sh", "-c", command],
                     cwd=self.config_dir,
                     env=self.environment(),
@@ -204,7 +186,16 @@ class Engine:
                     preexec_fn=_default_signals,
                 )
             except OSError as exc:
-                raise EngineControlError(f"cannot run the start command of {self.name}: {exc}") from exc
+                raise EngineControlError(f"cannot run the {verb} command of {self.name}: {exc}") from exc
+
+    def start(self) -> Launch:
+        """Start the engine (do not wait for it): detached, so that it outlives this process."""
+        if self.how == "systemd":
+            self._systemctl("start")
+            return Launch(None, None)
+        command = self.provider.start_command
+        assert command is not None
+        process = self._run_shell("start", command)
         write_atomic(self.record, json.dumps({
             "pgid": process.pid, "start_ticks": _start_ticks(process.pid), "command": command,
         }) + "\n")
@@ -235,7 +226,7 @@ class Engine:
     def started_by_us(self) -> bool:
         """Whether a process group our start command made still runs."""
         pgid = self._recorded_group()
-        return pgid is not None and _group_alive(pgid)
+        return pgid is not None and group_alive(pgid)
 
     def can_stop(self) -> bool:
         """Whether ``stop`` has a way: systemd, a stop_command, or a process group we started."""
@@ -275,33 +266,16 @@ class Engine:
     def _run_stop_command(self, timeout: float) -> None:
         command = self.provider.stop_command
         assert command is not None
-        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            out.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} aibackend stops {self.name}: {command}\n".encode())
-            out.flush()
-            try:
-                process = subprocess.Popen(
-                    ["/bin/sh", "-c", command],
-                    cwd=self.config_dir,
-                    env=self.environment(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                    preexec_fn=_default_signals,
-                )
-            except OSError as exc:
-                raise EngineControlError(f"cannot run the stop command of {self.name}: {exc}") from exc
-            try:
-                code = process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(OSError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise EngineControlError(
-                    f"the stop command of {self.name} did not finish within {timeout:g} s" + _tail(self.log)
-                ) from None
+        process = self._run_shell("stop", command)
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise EngineControlError(
+                f"the stop command of {self.name} did not finish within {timeout:g} s" + _tail(self.log)
+            ) from None
         if code != 0:
             raise EngineControlError(f"the stop command of {self.name} exited with status {code}" + _tail(self.log))
 
@@ -311,12 +285,12 @@ class Engine:
         if pgid is None:
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            if not _group_alive(pgid):
+            if not group_alive(pgid):
                 break
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, sig)
             deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5.0)
-            while time.monotonic() < deadline and _group_alive(pgid):
+            while time.monotonic() < deadline and group_alive(pgid):
                 time.sleep(0.05)
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pgid, os.WNOHANG)

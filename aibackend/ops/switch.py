@@ -41,6 +41,7 @@ import httpx
 
 from aibackend.ops import registry
 from aibackend.ops.engines import Engine, Launch, engine_for, without_control
+from aibackend.ops.interrupts import signals_handled
 from generator import source_edit, store
 from generator.atomicfile import write_atomic
 from generator.diagnostics import errors_of
@@ -51,7 +52,6 @@ from generator.providers import REGISTRY
 
 __all__ = ["SwitchError", "SwitchOptions", "SwitchOutcome", "SwitchPlan", "execute", "interrupted_switch", "plan_switch"]
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class SwitchError(AibackendError):
@@ -268,12 +268,8 @@ def _signals_raise() -> Iterator[None]:
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise _Interrupted(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in _SIGNALS}
-    try:
+    with signals_handled(interrupt):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -282,12 +278,8 @@ def _signals_deferred(clock: _Clock) -> Iterator[None]:
     def note(signum: int, _frame: FrameType | None) -> None:
         clock.say("5 rollback", f"{signal.Signals(signum).name} received: finishing the rollback first")
 
-    previous = {sig: signal.signal(sig, note) for sig in _SIGNALS}
-    try:
+    with signals_handled(note):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 # --- the journal ------------------------------------------------------------------------------------------

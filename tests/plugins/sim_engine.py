@@ -27,6 +27,7 @@ AIBACKEND = str(Path(sys.executable).parent / "aibackend")
 
 
 def _alive(pgid: int) -> bool:
+    # aibackend.gateway.runtime.group_alive, copied: this script must run on the standard library alone.
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from aibackend.gateway.runtime import group_alive
 from generator.net import wait_for_http
 
 __all__ = ["EngineCommands", "engine_commands", "group_alive", "stop_engines_in"]
@@ -89,19 +90,6 @@ class EngineCommands:
 def engine_commands(config_dir: Path, name: str, *, port: int, model: str, type: str = "vllm") -> EngineCommands:
     config_dir.mkdir(parents=True, exist_ok=True)
     return EngineCommands(config_dir, name, type, port, model)
-
-
-def group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 def _kill_group(pgid: int) -> None:
