@@ -136,7 +136,9 @@ def simulated_stages(config_dir: Path) -> list[Stage]:
         bad = [c.describe() for c in report.names if not c.ok] + [c.describe() for c in report.chains if not c.ok]
         for line in bad:
             say(f"routes: {line}")
-        return report.ok, report.to_json(), f"{len(report.names)} name(s), {len(report.chains)} chain(s)"
+        limits = sum(1 for limit in report.limits if limit["checked"])
+        return report.ok, report.to_json(), (f"{len(report.names)} name(s), {len(report.chains)} chain(s), "
+                                             f"{limits} limit(s) checked")
 
     _in_process(routes, check_routes)
     contract = Stage("contract", ["aibackend.ops.simcontract", "--config-dir", str(config_dir)])
