@@ -40,6 +40,7 @@ import httpx
 
 from aibackend.gateway.runtime import group_alive
 from aibackend.ops.health import HealthResult, Target, probe, provider_target
+from aibackend.ops.interrupts import default_dispositions
 from generator.atomicfile import write_atomic
 from generator.errors import AibackendError
 from generator.load import Sources
@@ -54,16 +55,6 @@ POLL_S = 0.25
 
 class EngineControlError(AibackendError):
     """An engine could not be started or stopped (or did not become healthy / go away in time)."""
-
-
-def _default_signals() -> None:
-    """In the child, before exec: every disposition back to default, nothing blocked."""
-    for number in signal.valid_signals():
-        if number in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            signal.signal(number, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -183,7 +174,7 @@ class Engine:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     close_fds=True,
-                    preexec_fn=_default_signals,
+                    preexec_fn=default_dispositions,
                 )
             except OSError as exc:
                 raise EngineControlError(f"cannot run the {verb} command of {self.name}: {exc}") from exc
@@ -313,7 +304,7 @@ class Engine:
         try:
             result = subprocess.run(
                 command, capture_output=True, text=True, timeout=timeout, check=False,
-                preexec_fn=_default_signals,
+                preexec_fn=default_dispositions,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise EngineControlError(f"`{' '.join(command)}` failed: {exc}") from exc

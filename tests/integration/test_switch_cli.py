@@ -17,6 +17,7 @@ import pytest
 
 from generator.net import free_port, port_is_open
 from tests.plugins.gateway import AIBACKEND, aibackend
+from tests.plugins.processes import ignore_every_signal
 from tests.plugins.switch_engines import EngineCommands, engine_commands
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # engines started and stopped: seconds each
@@ -147,10 +148,9 @@ def _sig_masks(path: Path) -> dict[str, int]:
 
 def _ignore_signals() -> None:
     # What a careless parent leaves behind (`nohup`, a non-interactive shell's `&`, a supervisor's
-    # mask): signals ignored, including ones the switch does not handle itself, and one blocked.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
-        signal.signal(sig, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    # mask, a CI runner's raw sigaction): signals ignored, including ones the switch does not handle
+    # itself and glibc's reserved 32 and 33, and one blocked.
+    ignore_every_signal()
 
 
 def test_signals_ignored_by_the_caller_neither_reach_the_engine_nor_stop_the_rollback(

@@ -15,13 +15,15 @@ real command (same pid, same session).
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import pytest
 
+from aibackend.ops.interrupts import set_disposition_by_syscall
 from generator import lifeline
 
-__all__ = ["signalable"]
+__all__ = ["ignore_every_signal", "signalable"]
 
 _SHIM = (
     "import os, signal, sys\n"
@@ -29,6 +31,17 @@ _SHIM = (
     "    signal.signal(s, signal.SIG_DFL)\n"
     "os.execvp(sys.argv[1], sys.argv[1:])\n"
 )
+
+
+def ignore_every_signal() -> None:
+    """What the most careless parent leaves behind: every signal ignored, glibc's reserved 32 and 33
+    too (set by the system call: glibc refuses them), and SIGUSR2 blocked. A CI runner did this."""
+    for number in signal.valid_signals():
+        if number not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+            signal.signal(number, signal.SIG_IGN)
+    for number in (32, 33):
+        set_disposition_by_syscall(number, 1)  # SIG_IGN is 1
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
 
 
 def signalable(argv: list[str]) -> list[str]:
