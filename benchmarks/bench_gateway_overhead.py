@@ -12,6 +12,10 @@ Variants:
   generated          the generated config behind the HAProxy front (what `gateway start` runs)
   minimal            a hand-written LiteLLM config of the same deployments (model_name, model,
                      api_base, api_key, master_key), no front: what a user would write by hand
+  hand-written       the minimal config plus what this registry and gateway.yaml ask for, written by
+                     hand: the rate limit (rpm, with pre-call checks, without which LiteLLM ignores
+                     it), the fallback, retries, the Redis cache, prometheus, JSON logs; no front.
+                     Against it, the generated config's ratio is what the generator itself adds
   no-front           generated config, `--front none`
   no-pre-call-checks   generated, router_settings.enable_pre_call_checks removed
   no-prometheus        generated, the prometheus callback removed
@@ -24,8 +28,12 @@ Variants:
 Load: N streams (default 4), each sends streamed chat completions one after another, every prompt
 unique (so the cache never answers). TTFT = until the first content chunk. Printed per variant:
 median and p99 TTFT added over direct, throughput (completed requests/s) as a fraction of
-direct's, LiteLLM's own x-litellm-overhead-duration-ms (median), and the ratio of each variant's
-median added TTFT to the minimal config's. Prints figures; asserts nothing.
+direct's, LiteLLM's own x-litellm-overhead-duration-ms (median), the ratio of each variant's
+median added TTFT to the minimal config's, and the gateway's CPU time per completed request (user +
+system of every process in the LiteLLM replicas' and the HAProxy front's sessions, read from /proc
+around each measured load). Latency on a shared machine is mostly waiting for a core; CPU time per
+request is what the config itself costs, and it hardly moves with the machine's load. Prints
+figures; asserts nothing.
 
     .venv/bin/python benchmarks/bench_gateway_overhead.py [--seconds 15] [--streams 4]
         [--ttft-ms 100] [--tpot-ms 10] [--tokens 32] [--variants generated minimal ...]
@@ -115,6 +123,22 @@ def _no_cache(config: dict[str, Any]) -> None:
     config["litellm_settings"].pop("cache_params")
 
 
+def _hand_written(generated: dict[str, Any]) -> dict[str, Any]:
+    """What a user who wants the same behaviour writes for LiteLLM by hand (see the docstring)."""
+    keep = ("model", "api_base", "api_key", "rpm")
+    settings = generated["litellm_settings"]
+    return {
+        "model_list": [{"model_name": e["model_name"],
+                        "litellm_params": {k: v for k, v in e["litellm_params"].items() if k in keep}}
+                       for e in generated["model_list"]],
+        "router_settings": {key: generated["router_settings"][key]
+                            for key in ("num_retries", "fallbacks", "enable_pre_call_checks")},
+        "litellm_settings": {"json_logs": settings["json_logs"], "callbacks": ["prometheus"],
+                             "cache": settings["cache"], "cache_params": settings["cache_params"]},
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+    }
+
+
 def _without_all(config: dict[str, Any]) -> None:
     """Every feature above removed at once (served with no front): what is left is the rest of
     the generated config (model_info, timeouts, rpm, fallbacks, cooldowns, drop_params)."""
@@ -127,6 +151,7 @@ def _without_all(config: dict[str, Any]) -> None:
 VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None] | None, str]] = {
     "generated": (None, "haproxy"),
     "minimal": (None, "none"),
+    "hand-written": (None, "none"),
     "no-front": (None, "none"),
     "no-pre-call-checks": (_without("router_settings", "enable_pre_call_checks"), "haproxy"),
     "no-prometheus": (_without_callback("prometheus"), "haproxy"),
@@ -138,9 +163,38 @@ VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None] | None, str]] = {
 VARIANTS["none-of-these"] = (_without_all, "none")
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _session_cpu_seconds(leaders: list[int]) -> float:
+    """User + system CPU seconds of every live process in the sessions these pids lead."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) in leaders:  # field 6 of stat, the session id (fields here start at 3)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
+def gateway_leaders(config: Path) -> list[int]:
+    """The pids whose sessions are this gateway: its LiteLLM replicas and its HAProxy front."""
+    run = config / ".run"
+    pids = [int(line) for line in (run / "gateway.pid").read_text().split()]
+    front = run / "haproxy.pid"
+    if front.exists():
+        pids += [int(line) for line in front.read_text().split()]
+    return [os.getsid(pid) for pid in pids]
+
+
 @dataclass
 class Sample:
     ttft: list[float] = field(default_factory=list)  # seconds
+    cpu_seconds: float = 0.0  # the gateway's, during this sample (through the gateway only)
     overhead_header: list[float] = field(default_factory=list)  # ms, LiteLLM's own
     completed: int = 0
     errors: int = 0
@@ -150,6 +204,7 @@ class Sample:
     def merge(self, other: Sample) -> Sample:
         """Two rounds' requests as one sample (percentiles over all of them)."""
         return Sample(ttft=sorted(self.ttft + other.ttft), overhead_header=self.overhead_header + other.overhead_header,
+                      cpu_seconds=self.cpu_seconds + other.cpu_seconds,
                       completed=self.completed + other.completed, errors=self.errors + other.errors,
                       first_error=self.first_error or other.first_error, seconds=self.seconds + other.seconds)
 
@@ -222,6 +277,10 @@ def serve_file(config: Path, name: str, generated: Path) -> Path:
     edit, _front = VARIANTS[name]
     if name == "minimal":
         return minimal_config(generated, config / "variant-minimal.yaml")
+    if name == "hand-written":
+        target = config / "variant-hand-written.yaml"
+        target.write_text(yaml.safe_dump(_hand_written(yaml.safe_load(generated.read_text())), sort_keys=False))
+        return target
     if edit is None:
         return generated
     data = yaml.safe_load(generated.read_text())
@@ -292,8 +351,11 @@ def main() -> None:
                 for name in args.variants if round_ % 2 == 0 else list(reversed(args.variants)):
                     direct = load(simulator.url, DIRECT_MODEL, streams=args.streams, seconds=args.seconds,
                                   tokens=args.tokens, key=None)
+                    leaders = gateway_leaders(workdir / f"variant-{name}")
+                    cpu_before = _session_cpu_seconds(leaders)
                     through = load(public[name], GATEWAY_MODEL, streams=args.streams, seconds=args.seconds,
                                    tokens=args.tokens, key=KEY)
+                    through.cpu_seconds = _session_cpu_seconds(leaders) - cpu_before
                     before = results.get(name)
                     results[name] = (before[0].merge(direct), before[1].merge(through)) if before else (direct, through)
                     print(f"  round {round_ + 1} {name}: direct {direct.completed} ok / {direct.errors} errors, "
@@ -324,18 +386,25 @@ def print_table(results: dict[str, tuple[Sample, Sample]]) -> None:
     minimal = results.get("minimal")
     minimal_added = _added(*minimal, 50) if minimal else None
     print(f"\n{'variant':<17} {'direct p50':>10} {'gw p50':>8} {'+p50 ms':>8} {'+p99 ms':>8} "
-          f"{'thr ratio':>9} {'litellm hdr p50':>15} {'÷ minimal':>9}")
+          f"{'thr ratio':>9} {'litellm hdr p50':>15} {'÷ minimal':>9} {'CPU ms/req':>10} {'÷ minimal':>9}")
+    minimal_cpu = _cpu_per_request(minimal[1]) if minimal else None
     for name, (direct, through) in results.items():
         added50, added99 = _added(direct, through, 50), _added(direct, through, 99)
         direct_rate = direct.completed / direct.seconds if direct.seconds else 0
         ratio = (through.completed / through.seconds) / direct_rate if direct_rate else None
         header = statistics.median(through.overhead_header) if through.overhead_header else None
         versus = (added50 / minimal_added) if added50 is not None and minimal_added else None
+        cpu = _cpu_per_request(through)
         print(f"{name:<17} {_ms(percentile(direct.ttft, 50) if direct.ttft else None):>10} "
               f"{_ms(percentile(through.ttft, 50) if through.ttft else None):>8} {_ms(added50):>8} "
               f"{_ms(added99):>8} {'n/a' if ratio is None else f'{ratio:.3f}':>9} "
-              f"{'n/a' if header is None else f'{header:.1f}':>15} {'n/a' if versus is None else f'{versus:.2f}x':>9}",
+              f"{'n/a' if header is None else f'{header:.1f}':>15} {'n/a' if versus is None else f'{versus:.2f}x':>9} "
+              f"{_ms(cpu):>10} {'n/a' if cpu is None or not minimal_cpu else f'{cpu / minimal_cpu:.2f}x':>9}",
               flush=True)
+
+
+def _cpu_per_request(sample: Sample) -> float | None:
+    return sample.cpu_seconds / sample.completed if sample.completed else None
 
 
 if __name__ == "__main__":
