@@ -34,9 +34,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from generator import acceptance_cache
 from generator.diagnostics import Diagnostic
 
-__all__ = ["Prefetch", "accepted_keys", "check_acceptance", "deployment_shape", "representatives"]
+__all__ = ["Prefetch", "accepted_keys", "built_list", "cached_check", "check_acceptance", "deployment_shape", "key_findings",
+           "representatives"]
 
 
 @contextlib.contextmanager
@@ -232,25 +234,53 @@ def check_acceptance(config: dict[str, Any], file: str, *, exhaustive: bool = Fa
     with _offline_env(config), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         known = accepted_keys()
-        found: list[Diagnostic] = []
-        found += _unknown("top", config, known["top"], file)
+        acceptance_cache.store_keys(known)
+        found = key_findings(config, known, file)
         model_list = config.get("model_list", [])
-        for entry in model_list if isinstance(model_list, list) else []:
-            if not isinstance(entry, dict):
-                continue
-            found += _unknown("model_list[]", entry, known["model_list[]"], file)
-            found += _unknown("litellm_params", entry.get("litellm_params") or {}, known["litellm_params"], file)
-            found += _unknown("model_info", entry.get("model_info") or {}, known["model_info"], file)
-        for section in ("router_settings", "litellm_settings", "general_settings"):
-            found += _unknown(section, config.get(section, {}), known[section], file)
-        found = list({(d.path, d.code): d for d in found}.values())
         router_settings = config.get("router_settings", {})
-        sample = None if exhaustive else representatives(model_list)
-        shortcut = sample is not None and len(sample) < len(model_list)
-        if shortcut and not _router_findings(sample, router_settings, file):
-            return found
-        # No shortcut, or a shape the Router refuses: the full build says exactly what it refuses.
-        return found + _router_findings(model_list, router_settings, file)
+        built = built_list(model_list, exhaustive=exhaustive)
+        refused = _router_findings(built, router_settings, file)
+        if refused and built is not model_list:
+            # A shape the Router refuses: the full build says exactly what it refuses.
+            refused = _router_findings(model_list, router_settings, file)
+    if not refused:
+        # Outside _offline_env: the answer is kept under the environment as the caller sees it.
+        acceptance_cache.store_accepted(built, router_settings)
+    return found + refused
+
+
+def cached_check(config: dict[str, Any], file: str) -> list[Diagnostic] | None:
+    """``check_acceptance``'s findings from the answers kept for the installed LiteLLM
+    (``generator.acceptance_cache``), without importing it; None unless both answers are kept."""
+    known = acceptance_cache.load_keys()
+    if known is None:
+        return None
+    if not acceptance_cache.accepted(built_list(config.get("model_list", [])), config.get("router_settings", {})):
+        return None
+    return key_findings(config, known, file)
+
+
+def key_findings(config: dict[str, Any], known: dict[str, set[str]], file: str) -> list[Diagnostic]:
+    """Every key written that the installed LiteLLM does not read (``known``: ``accepted_keys()``)."""
+    found: list[Diagnostic] = []
+    found += _unknown("top", config, known["top"], file)
+    model_list = config.get("model_list", [])
+    for entry in model_list if isinstance(model_list, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        found += _unknown("model_list[]", entry, known["model_list[]"], file)
+        found += _unknown("litellm_params", entry.get("litellm_params") or {}, known["litellm_params"], file)
+        found += _unknown("model_info", entry.get("model_info") or {}, known["model_info"], file)
+    for section in ("router_settings", "litellm_settings", "general_settings"):
+        found += _unknown(section, config.get(section, {}), known[section], file)
+    return list({(d.path, d.code): d for d in found}.values())
+
+
+def built_list(model_list: Any, *, exhaustive: bool = False) -> Any:
+    """What the Router is built from first: one deployment per shape, or the whole list when the
+    shortcut would not be shorter or is not honest (see ``representatives``)."""
+    sample = None if exhaustive else representatives(model_list)
+    return sample if sample is not None and len(sample) < len(model_list) else model_list
 
 
 # -- the worker that imports LiteLLM while the compiler runs ------------------------------------

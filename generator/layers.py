@@ -115,9 +115,13 @@ def _litellm(context: Context) -> list[Diagnostic]:
             hint="pip install 'ai-backend-unified[gateway]' where the gateway runs, and validate there",
             severity="warning",
         )]
-    from generator.acceptance import check_acceptance  # imports LiteLLM: seconds, so only when run
+    # check_acceptance imports LiteLLM (seconds): asked only when no kept answer fits.
+    from generator.acceptance import cached_check, check_acceptance
 
     assert context.config is not None
+    cached = cached_check(context.config, str(context.output))
+    if cached is not None:
+        return cached  # this LiteLLM was seen to accept exactly this; the worker is stopped unasked
     if context.prefetch is not None:
         found = context.prefetch.check(context.config, str(context.output))
         if found is not None:

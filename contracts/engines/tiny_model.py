@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from contracts.engines.tiny_vocab import VOCABULARIES, Vocabulary
+from generator.cachedir import aibackend_cache_dir
 
 __all__ = [
     "CHAT_TEMPLATE",
@@ -56,7 +57,6 @@ __all__ = [
     "SIMULATOR_SETTINGS",
     "TINY_MODELS",
     "TinyModelSpec",
-    "aibackend_cache_dir",
     "build_vocabulary",
     "cached_tiny_model",
     "write_tiny_model",
@@ -221,15 +221,6 @@ def write_tiny_model(path: Path, spec: TinyModelSpec | None = None) -> Path:
         writer.close()
     tmp.replace(path)
     return path
-
-
-def aibackend_cache_dir() -> Path:
-    """The set-up's cache (``scripts/setup.d/50-llama-cpp.sh``: ``$AIBACKEND_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/aibackend``, else ``~/.cache/aibackend``)."""
-    explicit = os.environ.get("AIBACKEND_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aibackend"
 
 
 def _cache_key(spec: TinyModelSpec) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -32,6 +31,7 @@ import yaml
 
 from contracts.upstream import vllm_schemas
 from contracts.upstream.sources import CITATIONS, HERE, PINS, Pin, excerpt_path, load_excerpt, render_excerpt
+from generator.cachedir import aibackend_cache_dir
 
 __all__ = ["DERIVED_VLLM", "cache_dir", "main"]
 
@@ -39,8 +39,7 @@ DERIVED_VLLM = HERE / "derived" / "vllm.json"
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("AIBACKEND_CACHE_DIR") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aibackend")
-    return Path(root) / "upstream"
+    return aibackend_cache_dir() / "upstream"
 
 
 class Artifact:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from aibackend import cli
-from generator.acceptance import Prefetch, accepted_keys, check_acceptance, representatives
-from generator.layers import CRITICAL
+from generator import acceptance_cache
+from generator.acceptance import Prefetch, accepted_keys, cached_check, check_acceptance, representatives
+from generator.layers import ALL, CRITICAL
 from generator.pipeline import build
 
 pytestmark = [pytest.mark.integration, pytest.mark.requires_litellm, pytest.mark.slow]
@@ -218,13 +219,13 @@ def test_the_worker_reports_what_the_in_process_check_reports(
 
 
 def test_validate_imports_litellm_in_a_worker_and_leaves_none_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
 ) -> None:
+    # `cache`: empty, so that LiteLLM is asked (a kept answer would stop the worker unasked)
     import shutil
     import sys
 
     from generator import pipeline
-    from generator.layers import ALL
 
     started: list[Prefetch] = []
 
@@ -263,3 +264,110 @@ def test_a_worker_interrupted_with_the_terminal_ends_quietly() -> None:
     _, err = worker.process.communicate(timeout=60)
     assert worker.process.returncode == -signal.SIGINT
     assert b"Traceback" not in err
+
+
+# -- layer 7's kept answers (generator.acceptance_cache) never say what the real check would not ---------
+# The cache is a pure function of its key: the installed LiteLLM, the exact deployments built and
+# router_settings, the environment the config names. These tests run the real check and then ask
+# the cache: it must answer exactly the same, or not at all.
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    where = tmp_path / "kept"
+    monkeypatch.setenv(acceptance_cache.ENV, str(where))
+    return where
+
+
+def test_an_empty_cache_answers_nothing_and_a_checked_config_is_answered_alike(
+    wide_config: dict[str, Any], cache: Path
+) -> None:
+    assert cached_check(wide_config, "gen.yaml") is None
+    assert check_acceptance(wide_config, "gen.yaml") == []
+    assert cached_check(wide_config, "gen.yaml") == []
+    assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["accepted", "keys"]
+
+
+@pytest.mark.parametrize("how", list(BREAKAGES))
+def test_after_the_real_check_the_cache_says_the_same_or_nothing(
+    wide_config: dict[str, Any], cache: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LITELLM_ENVIRONMENT", "development")
+    check_acceptance(wide_config, "gen.yaml")  # the correct config's answers are kept first
+    broken = copy.deepcopy(wide_config)
+    _break(broken, how)
+    before = cached_check(broken, "gen.yaml")
+    real = check_acceptance(broken, "gen.yaml")
+    after = cached_check(broken, "gen.yaml")
+    for answer in (before, after):
+        assert answer is None or answer == real, (how, answer, real)
+    refused = {"litellm-rejected", "litellm-dropped-deployment"} & {d.code for d in real}
+    # A refusal is never kept; an acceptance always is, unknown keys and all.
+    assert (after is None) == bool(refused), (how, [d.format() for d in real])
+
+
+def test_another_litellm_installation_is_a_miss(
+    wide_config: dict[str, Any], cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_acceptance(wide_config, "gen.yaml")
+    assert cached_check(wide_config, "gen.yaml") == []
+    real = acceptance_cache._installed()
+    assert real is not None and real[0] == "1.106.2"
+    monkeypatch.setattr(acceptance_cache, "_installed", lambda: (real[0], "another-installation"))
+    assert cached_check(wide_config, "gen.yaml") is None
+
+
+def test_a_changed_environment_value_the_config_names_is_a_miss(
+    wide_config: dict[str, Any], cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = copy.deepcopy(wide_config)
+    for entry in config["model_list"]:
+        entry["litellm_params"]["api_key"] = "os.environ/CACHE_TEST_KEY"
+    monkeypatch.setenv("CACHE_TEST_KEY", "sk-kept-as-hash-7f3a")
+    check_acceptance(config, "gen.yaml")
+    assert cached_check(config, "gen.yaml") == []
+    monkeypatch.setenv("CACHE_TEST_KEY", "two")
+    assert cached_check(config, "gen.yaml") is None
+    monkeypatch.delenv("CACHE_TEST_KEY")
+    assert cached_check(config, "gen.yaml") is None
+    assert "sk-kept-as-hash-7f3a" not in "".join(p.read_text() for p in cache.iterdir())  # as a hash only
+
+
+def test_unreadable_or_corrupt_answers_are_misses_and_off_keeps_nothing(
+    wide_config: dict[str, Any], cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_acceptance(wide_config, "gen.yaml")
+    for kept in cache.iterdir():
+        kept.write_text("{not json")
+    assert cached_check(wide_config, "gen.yaml") is None
+    monkeypatch.setenv(acceptance_cache.ENV, "off")
+    check_acceptance(wide_config, "gen.yaml")
+    assert cached_check(wide_config, "gen.yaml") is None
+    assert all(p.read_text() == "{not json" for p in cache.iterdir())
+
+
+def test_a_build_with_kept_answers_does_not_ask_litellm(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from generator import acceptance
+
+    root = Path(__file__).resolve().parents[2]
+    config = tmp_path / "config"
+    shutil.copytree(root / "fixtures" / "configs" / "example", config)
+    env = {"LITELLM_MASTER_KEY": "sk-" + "a" * 40, "REDIS_PASSWORD": "pw"}
+    first = build(config, layers=ALL, environ=env, commit="none")
+    assert first.ok and first.layers_run[-1] == "litellm"
+
+    def no_litellm(*args: object, **kwargs: object) -> None:
+        raise AssertionError("LiteLLM was asked although its answer was kept")
+
+    monkeypatch.setattr(acceptance.Prefetch, "check", no_litellm)
+    monkeypatch.setattr(acceptance, "check_acceptance", no_litellm)
+    again = build(config, layers=ALL, environ=env, commit="none")
+    assert again.ok and again.diagnostics == first.diagnostics and again.layers_run == first.layers_run
+    # An edit that changes what the Router is built from (its router_settings): asked again.
+    gateway = config / "gateway.yaml"
+    assert "num_retries: 2" in gateway.read_text()
+    gateway.write_text(gateway.read_text().replace("num_retries: 2", "num_retries: 3"))
+    with pytest.raises(AssertionError, match="was asked although"):
+        build(config, layers=ALL, environ=env, commit="none")

@@ -26,13 +26,14 @@ from pathlib import Path
 
 import pytest
 
+from generator.cachedir import aibackend_cache_dir
 from generator.net import free_port
 from generator.render import comparable
 from tests.plugins.configs import EXAMPLE_CONFIG, ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
-CACHE = Path(os.environ.get("AIBACKEND_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aibackend")
+CACHE = aibackend_cache_dir()
 GOLDEN = ROOT / "fixtures" / "golden" / "example-litellm-unified.yaml"
 KEY = "sk-wheel-test-" + "k" * 32
 
