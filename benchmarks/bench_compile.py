@@ -8,6 +8,12 @@ command (the largest of its processes: the compiler, or layer 7's worker importi
 the ratio t(8k)/t(2k) (4 for linear time), a deep fallback cycle through every model (it must
 still be found and named) and a narrow lattice of fallbacks (2 wide, 40 deep).
 
+Layer 7 keeps LiteLLM's answers (generator.acceptance_cache). Plain `validate` and `generate` run
+with an empty cache every time, as on the first run after installing LiteLLM or after an edit
+that changes what the Router is built from; the "answers kept" rows run after an unmeasured run
+of the same command, as when the same config (or one differing only where the Router's build
+does not look) is validated again.
+
 With --reference REV the same commands of another commit (exported with `git archive`, run
 with this venv) run alternately with this tree's, so that a busy machine slows both alike.
 Prints figures; asserts nothing (performance is measured, not asserted in tests). Target on a
@@ -35,12 +41,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDER_TYPES = ("ollama", "vllm", "llama_cpp_python", "openai")
 ENVIRONMENT = {"LITELLM_MASTER_KEY": "sk-" + "b" * 40, "REDIS_PASSWORD": "bench", "OPENAI_API_KEY": "bench"}
-# What each measured command runs (aibackend's arguments before --config-dir).
+# What each measured command runs (aibackend's arguments before --config-dir), and whether layer 7
+# finds its answers kept (generator.acceptance_cache: this LiteLLM already accepted exactly these
+# deployments) or asks LiteLLM, with an empty cache on every run.
 COMMANDS = {
-    "validate": ["validate"],  # all seven layers
-    "validate --critical": ["validate", "--critical"],
-    "generate": ["generate"],
+    "validate": (["validate"], False),  # all seven layers
+    "validate, answers kept": (["validate"], True),
+    "validate --critical": (["validate", "--critical"], False),
+    "generate": (["generate"], False),
+    "generate, answers kept": (["generate"], True),
 }
+CACHE_ENV = "AIBACKEND_LITELLM_CHECK_CACHE"
 
 
 def synthetic_config(directory: Path, models: int, *, providers: int = 8, width: int = 4,
@@ -97,14 +108,14 @@ class Tree:
     label: str
     pythonpath: Path | None  # None: this tree, as installed in the venv
 
-    def run(self, arguments: list[str], config: Path) -> tuple[float, float, float, int, str]:
+    def run(self, arguments: list[str], config: Path, cache: Path) -> tuple[float, float, float, int, str]:
         """(seconds, CPU seconds, peak MB, exit status, last line of output) of one cold run.
 
         CPU seconds (user + system, of the command and the processes it reaped) are what a shared,
         busy machine distorts least; on an idle one wall time is below them where layer 7's worker
         imports LiteLLM in parallel with layers 1-6.
         """
-        env = {**os.environ, **ENVIRONMENT}
+        env = {**os.environ, **ENVIRONMENT, CACHE_ENV: str(cache)}
         if self.pythonpath is not None:
             env["PYTHONPATH"] = str(self.pythonpath)
         command = [str(Path(sys.executable).parent / "aibackend"), *arguments, "--config-dir", str(config)]
@@ -129,13 +140,20 @@ def export_reference(revision: str, into: Path) -> Path:
     return into
 
 
-def measure(trees: list[Tree], arguments: list[str], config: Path,
-            repeat: int) -> list[tuple[float, float, float, int, str]]:
-    """Median seconds, median CPU seconds, peak MB, exit status and output's last line per tree; runs alternate tree by tree."""
+def measure(trees: list[Tree], arguments: list[str], config: Path, repeat: int,
+            kept: bool = False) -> list[tuple[float, float, float, int, str]]:
+    """Median seconds, median CPU seconds, peak MB, exit status and output's last line per tree; runs
+    alternate tree by tree. ``kept``: layer 7's answers kept by an unmeasured first run; else none."""
     runs: dict[str, list[tuple[float, float, float, int, str]]] = {tree.label: [] for tree in trees}
+    caches = {tree.label: Path(tempfile.mkdtemp(prefix="kept-", dir=config.parent)) for tree in trees}
+    if kept:
+        for tree in trees:
+            tree.run(arguments, config, caches[tree.label])
     for _ in range(repeat):
         for tree in trees:
-            runs[tree.label].append(tree.run(arguments, config))
+            if not kept:
+                shutil.rmtree(caches[tree.label])
+            runs[tree.label].append(tree.run(arguments, config, caches[tree.label]))
     result = []
     for tree in trees:
         done = runs[tree.label]
@@ -153,7 +171,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 8000, 16000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--commands", nargs="+", choices=list(COMMANDS), default=list(COMMANDS))
+    parser.add_argument("--commands", nargs="+", choices=list(COMMANDS), default=list(COMMANDS),
+                        metavar="COMMAND", help=f"of: {'; '.join(COMMANDS)} (default: all)")
     parser.add_argument("--reference", metavar="REV", help="also run this commit's commands, alternately")
     parser.add_argument("--cycle-size", type=int, default=8000, help="models in the deep-cycle case (0: skip)")
     args = parser.parse_args()
@@ -170,8 +189,8 @@ def main() -> None:
         for size in args.sizes:
             config = root / f"n{size}"
             synthetic_config(config, size)
-            for name in sorted(args.commands, key=lambda n: n != "generate"):  # generate first: validate's layer 6
-                figures = measure(trees, COMMANDS[name], config, args.repeat)
+            for name in sorted(args.commands, key=lambda n: not n.startswith("generate")):  # validate's layer 6
+                figures = measure(trees, COMMANDS[name][0], config, args.repeat, kept=COMMANDS[name][1])
                 for tree, (seconds, cpu, _, status, last) in zip(trees, figures, strict=True):
                     medians[(tree.label, name, size)] = (seconds, cpu)
                     if status != 0:

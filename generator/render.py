@@ -79,6 +79,7 @@ def _deployment_entry(
     }
     if model.context_length is not None:
         info["max_input_tokens"] = model.context_length
+    info.update(provider_type.free_rates())
     return {"model_name": group.name, "litellm_params": params, "model_info": info}
 
 
@@ -92,7 +93,8 @@ def _catch_all_entry(sources: Sources, provider_name: str) -> dict[str, Any]:
     params.update(provider_type.extra_params)
     params["timeout"] = sources.gateway.reliability.timeout
     params["stream_timeout"] = sources.gateway.reliability.stream_timeout
-    return {"model_name": "*", "litellm_params": params, "model_info": {"id": f"*@{provider_name}/*", "mode": "chat"}}
+    info = {"id": f"*@{provider_name}/*", "mode": "chat", **provider_type.free_rates()}
+    return {"model_name": "*", "litellm_params": params, "model_info": info}
 
 
 # No compensation for usage-based-routing-v2's `current_rpm + 1 >= rpm` exclusion

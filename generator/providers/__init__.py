@@ -57,6 +57,15 @@ class ProviderType:
     serves_any_model: bool = False  # one model per server, name ignored (llama.cpp)
     extra_params: dict[str, Any] = field(default_factory=dict)
     api_family: Literal["openai", "ollama", "anthropic"] = "openai"  # the wire protocol it speaks
+    # A server the user runs on their own hardware: no price per token. Its deployments declare
+    # rates of 0 in model_info, which LiteLLM reads as "free" and which spares it, per request, its
+    # zero-cost diagnosis of a pricing entry without rates (litellm_core_utils/llm_cost_calc/
+    # zero_cost_diagnostic.py, 1.106.2: ~5 ms of CPU per request, benchmarks/bench_gateway_overhead.py).
+    self_hosted: bool = False
+
+    def free_rates(self) -> dict[str, float]:
+        """The model_info rates a deployment of this type declares (none for a priced service)."""
+        return {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0} if self.self_hosted else {}
 
     def api_base(self, provider: ProviderBase) -> str:
         base = provider.base_url.rstrip("/")

@@ -11,6 +11,7 @@ class LlamaCppProvider(ProviderBase):
 
 
 PROVIDER_TYPE = ProviderType(
+    self_hosted=True,
     name="llama_cpp",
     settings_model=LlamaCppProvider,
     litellm_prefix="openai",

@@ -11,6 +11,7 @@ class LlamaCppPythonProvider(ProviderBase):
 
 
 PROVIDER_TYPE = ProviderType(
+    self_hosted=True,
     name="llama_cpp_python",
     settings_model=LlamaCppPythonProvider,
     litellm_prefix="openai",

@@ -11,6 +11,7 @@ class OllamaProvider(ProviderBase):
 
 
 PROVIDER_TYPE = ProviderType(
+    self_hosted=True,
     name="ollama",
     settings_model=OllamaProvider,
     litellm_prefix="ollama_chat",

@@ -11,6 +11,7 @@ class VllmProvider(ProviderBase):
 
 
 PROVIDER_TYPE = ProviderType(
+    self_hosted=True,
     name="vllm",
     settings_model=VllmProvider,
     litellm_prefix="hosted_vllm",
