@@ -38,7 +38,7 @@ from generator import acceptance_cache
 from generator.diagnostics import Diagnostic
 
 __all__ = ["Prefetch", "accepted_keys", "built_list", "cached_check", "check_acceptance", "deployment_shape", "key_findings",
-           "representatives"]
+           "known_keys", "representatives"]
 
 
 @contextlib.contextmanager
@@ -233,8 +233,7 @@ def check_acceptance(config: dict[str, Any], file: str, *, exhaustive: bool = Fa
     # findings about the config; under `-W error` they would masquerade as a rejection.
     with _offline_env(config), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        known = accepted_keys()
-        acceptance_cache.store_keys(known)
+        known = known_keys()
         found = key_findings(config, known, file)
         model_list = config.get("model_list", [])
         router_settings = config.get("router_settings", {})
@@ -258,6 +257,16 @@ def cached_check(config: dict[str, Any], file: str) -> list[Diagnostic] | None:
     if not acceptance_cache.accepted(built_list(config.get("model_list", [])), config.get("router_settings", {})):
         return None
     return key_findings(config, known, file)
+
+
+def known_keys() -> dict[str, set[str]]:
+    """``accepted_keys()``, from the answer kept for the installed LiteLLM when there is one (the
+    introspection imports LiteLLM's proxy types: most of a second beyond LiteLLM's own import)."""
+    known = acceptance_cache.load_keys()
+    if known is None:
+        known = accepted_keys()
+        acceptance_cache.store_keys(known)
+    return known
 
 
 def key_findings(config: dict[str, Any], known: dict[str, set[str]], file: str) -> list[Diagnostic]:
@@ -330,7 +339,8 @@ def _serve() -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        accepted_keys()  # the import and the introspection: what the owner's compile overlaps
+        # What the owner's compile overlaps: LiteLLM's import, and its introspection unless kept.
+        known_keys()
         import litellm  # noqa: F401
     raw = sys.stdin.buffer.read()
     if not raw:

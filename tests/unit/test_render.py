@@ -175,6 +175,11 @@ def test_provider_types_compile_to_their_litellm_parameters(make_config: MakeCon
         {"model": "openai/m6", "api_base": "http://h:9000/v1", "api_key": "sk-no-key-required", "timeout": 30, "stream_timeout": 120},
         {"model": "anthropic/m7", "api_base": "https://api.anthropic.com", "api_key": "os.environ/ANTHROPIC_API_KEY", "timeout": 30, "stream_timeout": 120},
     ]
+    # The servers one runs oneself are free per token, said so to LiteLLM; cloud APIs keep its prices.
+    free = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+    assert [(e["model_name"], {k: v for k, v in e["model_info"].items() if "cost" in k})
+            for e in config["model_list"]] == [
+        ("m1", free), ("m2", free), ("m2b", free), ("m3", free), ("m4", free), ("m5", {}), ("m6", {}), ("m7", {})]
 
 
 def test_timeouts_are_set_per_deployment(make_config: MakeConfig) -> None:
