@@ -152,7 +152,7 @@ def measure(trees: list[Tree], arguments: list[str], config: Path, repeat: int,
     for _ in range(repeat):
         for tree in trees:
             if not kept:
-                shutil.rmtree(caches[tree.label])
+                shutil.rmtree(caches[tree.label], ignore_errors=True)
             runs[tree.label].append(tree.run(arguments, config, caches[tree.label]))
     result = []
     for tree in trees:
