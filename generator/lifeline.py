@@ -35,6 +35,7 @@ too, or a machine that was restarted half-way); the demo stops them before it st
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import select
@@ -215,9 +216,17 @@ def own_children(kind: str) -> Lifeline:
                                                                        os.environ.get("PYTHONPATH")]))},
     )
     _warden_process = warden
+    # The warden outlives this process by design (it acts when we are gone): at exit, its Popen is
+    # not one to wait for, and must not warn "subprocess ... is still running" when collected.
+    atexit.register(_leave_warden, warden)
     os.environ[OWNERS_ENV] = _SEPARATOR.join(filter(None, [inherited, token]))
     _current = Lifeline(token=token, warden_pid=warden.pid)
     return _current
+
+
+def _leave_warden(warden: subprocess.Popen[bytes]) -> None:
+    if warden.poll() is None:
+        warden.returncode = 0  # not waited for: it is meant to run on after us
 
 
 def _wait_for_exit(owner: int) -> None:
