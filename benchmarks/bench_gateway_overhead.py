@@ -31,9 +31,10 @@ median and p99 TTFT added over direct, throughput (completed requests/s) as a fr
 direct's, LiteLLM's own x-litellm-overhead-duration-ms (median), the ratio of each variant's
 median added TTFT to the minimal config's, and the gateway's CPU time per completed request (user +
 system of every process in the LiteLLM replicas' and the HAProxy front's sessions, read from /proc
-around each measured load). Latency on a shared machine is mostly waiting for a core; CPU time per
-request is what the config itself costs, and it hardly moves with the machine's load. Prints
-figures; asserts nothing.
+around each measured load; "of it front" is HAProxy's share). Latency on a shared machine is
+mostly waiting for a core; CPU time per request is what the config itself costs, and it moves
+less with the machine's load (±15 % between rounds on a quiet machine). Prints figures; asserts
+nothing.
 
     .venv/bin/python benchmarks/bench_gateway_overhead.py [--seconds 15] [--streams 4]
         [--ttft-ms 100] [--tpot-ms 10] [--tokens 32] [--variants generated minimal ...]
@@ -181,20 +182,20 @@ def _session_cpu_seconds(leaders: list[int]) -> float:
     return total / _TICK
 
 
-def gateway_leaders(config: Path) -> list[int]:
-    """The pids whose sessions are this gateway: its LiteLLM replicas and its HAProxy front."""
+def gateway_leaders(config: Path) -> tuple[list[int], list[int]]:
+    """The session leaders of this gateway: its LiteLLM replicas', and its HAProxy front's (if any)."""
     run = config / ".run"
-    pids = [int(line) for line in (run / "gateway.pid").read_text().split()]
+    replicas = [os.getsid(int(line)) for line in (run / "gateway.pid").read_text().split()]
     front = run / "haproxy.pid"
-    if front.exists():
-        pids += [int(line) for line in front.read_text().split()]
-    return [os.getsid(pid) for pid in pids]
+    fronts = [os.getsid(int(line)) for line in front.read_text().split()] if front.exists() else []
+    return replicas, fronts
 
 
 @dataclass
 class Sample:
     ttft: list[float] = field(default_factory=list)  # seconds
     cpu_seconds: float = 0.0  # the gateway's, during this sample (through the gateway only)
+    front_cpu_seconds: float = 0.0  # of which the HAProxy front's
     overhead_header: list[float] = field(default_factory=list)  # ms, LiteLLM's own
     completed: int = 0
     errors: int = 0
@@ -205,6 +206,7 @@ class Sample:
         """Two rounds' requests as one sample (percentiles over all of them)."""
         return Sample(ttft=sorted(self.ttft + other.ttft), overhead_header=self.overhead_header + other.overhead_header,
                       cpu_seconds=self.cpu_seconds + other.cpu_seconds,
+                      front_cpu_seconds=self.front_cpu_seconds + other.front_cpu_seconds,
                       completed=self.completed + other.completed, errors=self.errors + other.errors,
                       first_error=self.first_error or other.first_error, seconds=self.seconds + other.seconds)
 
@@ -351,11 +353,12 @@ def main() -> None:
                 for name in args.variants if round_ % 2 == 0 else list(reversed(args.variants)):
                     direct = load(simulator.url, DIRECT_MODEL, streams=args.streams, seconds=args.seconds,
                                   tokens=args.tokens, key=None)
-                    leaders = gateway_leaders(workdir / f"variant-{name}")
-                    cpu_before = _session_cpu_seconds(leaders)
+                    replicas, fronts = gateway_leaders(workdir / f"variant-{name}")
+                    cpu_before = _session_cpu_seconds(replicas), _session_cpu_seconds(fronts)
                     through = load(public[name], GATEWAY_MODEL, streams=args.streams, seconds=args.seconds,
                                    tokens=args.tokens, key=KEY)
-                    through.cpu_seconds = _session_cpu_seconds(leaders) - cpu_before
+                    through.front_cpu_seconds = _session_cpu_seconds(fronts) - cpu_before[1]
+                    through.cpu_seconds = _session_cpu_seconds(replicas) - cpu_before[0] + through.front_cpu_seconds
                     before = results.get(name)
                     results[name] = (before[0].merge(direct), before[1].merge(through)) if before else (direct, through)
                     print(f"  round {round_ + 1} {name}: direct {direct.completed} ok / {direct.errors} errors, "
@@ -386,7 +389,7 @@ def print_table(results: dict[str, tuple[Sample, Sample]]) -> None:
     minimal = results.get("minimal")
     minimal_added = _added(*minimal, 50) if minimal else None
     print(f"\n{'variant':<17} {'direct p50':>10} {'gw p50':>8} {'+p50 ms':>8} {'+p99 ms':>8} "
-          f"{'thr ratio':>9} {'litellm hdr p50':>15} {'÷ minimal':>9} {'CPU ms/req':>10} {'÷ minimal':>9}")
+          f"{'thr ratio':>9} {'litellm hdr p50':>15} {'÷ minimal':>9} {'CPU ms/req':>10} {'÷ minimal':>9} {'of it front':>11}")
     minimal_cpu = _cpu_per_request(minimal[1]) if minimal else None
     for name, (direct, through) in results.items():
         added50, added99 = _added(direct, through, 50), _added(direct, through, 99)
@@ -399,7 +402,8 @@ def print_table(results: dict[str, tuple[Sample, Sample]]) -> None:
               f"{_ms(percentile(through.ttft, 50) if through.ttft else None):>8} {_ms(added50):>8} "
               f"{_ms(added99):>8} {'n/a' if ratio is None else f'{ratio:.3f}':>9} "
               f"{'n/a' if header is None else f'{header:.1f}':>15} {'n/a' if versus is None else f'{versus:.2f}x':>9} "
-              f"{_ms(cpu):>10} {'n/a' if cpu is None or not minimal_cpu else f'{cpu / minimal_cpu:.2f}x':>9}",
+              f"{_ms(cpu):>10} {'n/a' if cpu is None or not minimal_cpu else f'{cpu / minimal_cpu:.2f}x':>9} "
+              f"{_ms(through.front_cpu_seconds / through.completed if through.completed else None):>11}",
               flush=True)
 
 
