@@ -405,14 +405,18 @@ def check_rate_limit(stack: SimulatedGateway, name: str, limit: int, say: Callab
                 "to fit in one of LiteLLM's one-minute windows"))
             return entry
         say(f"      rate limit {name}: the burst crossed a clock minute; once more from the next one")
+    problem = None
     if refused is None:
-        entry["problem"] = (f"{admitted} requests in a row were served by {', '.join(sorted(own))}: "
-                            f"the rpm limit {limit} was not enforced")
+        problem = (f"{admitted} requests in a row were served by {', '.join(sorted(own))}: "
+                   f"the rpm limit {limit} was not enforced")
     elif admitted > limit:
-        entry["problem"] = f"{admitted} requests admitted in one minute for rpm {limit}"
-    else:
-        entry["problem"] = None
-    entry["ok"] = entry["problem"] is None
+        problem = f"{admitted} requests admitted in one minute for rpm {limit}"
+    return _judged(entry, problem)
+
+
+def _judged(entry: dict[str, Any], problem: str | None) -> dict[str, Any]:
+    """A checked limit's entry with its verdict: the problem found, or None and ok."""
+    entry.update(problem=problem, ok=problem is None)
     return entry
 
 
@@ -477,19 +481,17 @@ def check_timeout(stack: SimulatedGateway, timeout_s: float, retries: int, chain
     # to a few seconds between retries), then the expected link answers.
     slow_links = 1 + (chain.chain.index(chain.expected_link) if chain.expected_link in chain.chain else 0)
     latest = slow_links * (timeout_s * (retries + 1) + 5 * retries) + 10
+    problem = None
     if status != 200:
-        entry["problem"] = f"HTTP {status}: {error}"
+        problem = f"HTTP {status}: {error}"
     elif group == chain.source:
-        entry["problem"] = (f"answered by {chain.source} itself after {took:.1f} s: the {timeout_s:g} s timeout "
-                            "was not applied")
+        problem = (f"answered by {chain.source} itself after {took:.1f} s: the {timeout_s:g} s timeout "
+                   "was not applied")
     elif took < timeout_s * 0.9:
-        entry["problem"] = f"answered after {took:.1f} s, before the {timeout_s:g} s timeout could have passed"
+        problem = f"answered after {took:.1f} s, before the {timeout_s:g} s timeout could have passed"
     elif took > latest:
-        entry["problem"] = f"answered after {took:.1f} s, later than {latest:g} s"
-    else:
-        entry["problem"] = None
-    entry["ok"] = entry["problem"] is None
-    return entry
+        problem = f"answered after {took:.1f} s, later than {latest:g} s"
+    return _judged(entry, problem)
 
 
 def check_routes(config_dir: Path, say: Callable[[str], None], *,
