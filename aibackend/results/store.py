@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,8 +89,8 @@ class ResultsStore:
         try:
             yield self.connection
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise ResultsStoreError(f"{self.path}: busy: another process held it for {BUSY_TIMEOUT_S:g} s",
+            if _is_busy(exc):
+                raise ResultsStoreError(f"{self.path}: busy: another process kept it locked for {BUSY_TIMEOUT_S:g} s",
                                         hint="try again") from None
             raise _refuse(self.path, f"cannot be used: {exc}", hint="is the disk full or read-only?") from None
         except sqlite3.DatabaseError as exc:
@@ -191,10 +193,33 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Switch a new store to WAL (persistent: done once, by the first writer).
+
+    SQLite does not call the busy handler here: the switch takes a read lock, then upgrades it to
+    the exclusive lock, and an upgrade fails at once while another connection reads (waiting could
+    deadlock two upgraders). Two first writers race exactly so, so the wait is done here, for as long
+    as any other write would wait, with jitter so that two upgraders do not retry in step.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(random.uniform(0.002, 0.02))
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _migrate(path: Path, db: sqlite3.Connection) -> None:
     """Bring the schema to SCHEMA_VERSION (under the write lock: two first writers do it once)."""
     if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        db.execute("PRAGMA journal_mode = WAL")  # persistent: set once, on the first open
+        _enter_wal(db)
     db.execute("BEGIN IMMEDIATE")
     try:
         version = _verify(path, db)
@@ -207,6 +232,17 @@ def _migrate(path: Path, db: sqlite3.Connection) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _read_version(path: Path, db: sqlite3.Connection) -> int:
+    """``_verify`` in one read transaction. Its reads are several statements; without one snapshot a
+    first writer's migration committing between them would show tables but no application id, and
+    a brand-new store would be refused as "another program's database"."""
+    db.execute("BEGIN")
+    try:
+        return _verify(path, db)
+    finally:
+        db.execute("COMMIT")
 
 
 def _verify(path: Path, db: sqlite3.Connection) -> int:
@@ -245,7 +281,7 @@ def open_store(path: Path, *, create: bool = True) -> ResultsStore:
     store = ResultsStore(path, connection)
     try:
         with store._guard() as db:
-            version = _verify(path, db)
+            version = _read_version(path, db)
             if version < SCHEMA_VERSION:
                 if not create and version == 0:
                     store.close()
