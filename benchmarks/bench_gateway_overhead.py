@@ -162,6 +162,23 @@ VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None] | None, str]] = {
     "no-cache": (_no_cache, "haproxy"),
 }
 VARIANTS["none-of-these"] = (_without_all, "none")
+_FEATURES = [name for name, (edit, _front) in VARIANTS.items() if name.startswith("no-") and edit is not None]
+
+
+def _only(kept: str) -> Callable[[dict[str, Any]], None]:
+    """Every feature removed but ``kept``: its cost alone over none-of-these, where one feature
+    removed from the whole (the no-* variants) can hide behind the others' waits."""
+    def edit(config: dict[str, Any]) -> None:
+        for name in _FEATURES:
+            if name != kept:
+                VARIANTS[name][0](config)  # type: ignore[misc]
+
+    return edit
+
+
+for _name in _FEATURES:
+    VARIANTS["only-" + _name[3:]] = (_only(_name), "none")
+VARIANTS["only-front"] = (_without_all, "haproxy")
 
 
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_compile import PROVIDER_TYPES, export_reference, synthetic_config
 
-from contracts.simulators import SimulatorConfig, start_simulator
+from contracts.simulators import RunningSimulator, SimulatorConfig, start_simulator
 from generator.net import free_port, port_is_open
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,7 +218,7 @@ def main() -> None:
         trees.append(Tree(args.reference, export_reference(args.reference, workdir / "reference")))
     if args.minimal:
         trees.append(Tree("minimal", minimal=True))
-    simulators = []
+    simulators: list[RunningSimulator] = []
     try:
         with redis_server(workdir) as redis_port:
             print(_load(), flush=True)

@@ -176,7 +176,8 @@ def test_provider_types_compile_to_their_litellm_parameters(make_config: MakeCon
         {"model": "anthropic/m7", "api_base": "https://api.anthropic.com", "api_key": "os.environ/ANTHROPIC_API_KEY", "timeout": 30, "stream_timeout": 120},
     ]
     # The servers one runs oneself are free per token, said so to LiteLLM; cloud APIs keep its prices.
-    free = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+    free = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "cache_creation_input_token_cost": 0.0,
+            "cache_read_input_token_cost": 0.0}
     assert [(e["model_name"], {k: v for k, v in e["model_info"].items() if "cost" in k})
             for e in config["model_list"]] == [
         ("m1", free), ("m2", free), ("m2b", free), ("m3", free), ("m4", free), ("m5", {}), ("m6", {}), ("m7", {})]
