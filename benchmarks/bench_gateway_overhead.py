@@ -140,14 +140,6 @@ def _hand_written(generated: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _without_all(config: dict[str, Any]) -> None:
-    """Every feature above removed at once (served with no front): what is left is the rest of
-    the generated config (model_info, timeouts, rpm, fallbacks, cooldowns, drop_params)."""
-    for name, (edit, _front) in VARIANTS.items():
-        if name.startswith("no-") and edit is not None:
-            edit(config)
-
-
 # name -> (edit of the generated config or None, front)
 VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None] | None, str]] = {
     "generated": (None, "haproxy"),
@@ -161,24 +153,27 @@ VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None] | None, str]] = {
     "no-retries": (_no_retries, "haproxy"),
     "no-cache": (_no_cache, "haproxy"),
 }
-VARIANTS["none-of-these"] = (_without_all, "none")
-_FEATURES = [name for name, (edit, _front) in VARIANTS.items() if name.startswith("no-") and edit is not None]
+# The features the no-* variants remove, each with its edit.
+_FEATURE_EDITS = {name: edit for name, (edit, _front) in VARIANTS.items() if name.startswith("no-") and edit is not None}
 
 
-def _only(kept: str) -> Callable[[dict[str, Any]], None]:
-    """Every feature removed but ``kept``: its cost alone over none-of-these, where one feature
-    removed from the whole (the no-* variants) can hide behind the others' waits."""
+def _without_features(kept: str | None = None) -> Callable[[dict[str, Any]], None]:
+    """Every feature above removed but ``kept`` (none kept: what is left is the rest of the generated
+    config: model_info, timeouts, rpm, fallbacks, cooldowns, drop_params). One feature kept is its
+    cost alone, which one feature removed from the whole (the no-* variants) can hide behind the
+    others' waits."""
     def edit(config: dict[str, Any]) -> None:
-        for name in _FEATURES:
+        for name, remove in _FEATURE_EDITS.items():
             if name != kept:
-                VARIANTS[name][0](config)  # type: ignore[misc]
+                remove(config)
 
     return edit
 
 
-for _name in _FEATURES:
-    VARIANTS["only-" + _name[3:]] = (_only(_name), "none")
-VARIANTS["only-front"] = (_without_all, "haproxy")
+VARIANTS["none-of-these"] = (_without_features(), "none")
+for _name in _FEATURE_EDITS:
+    VARIANTS["only-" + _name[3:]] = (_without_features(_name), "none")
+VARIANTS["only-front"] = (_without_features(), "haproxy")
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
